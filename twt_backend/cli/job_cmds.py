@@ -1,0 +1,86 @@
+"""`twt runs` (list, cancel, resume) and `twt job run` (the worker entry)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from twt_backend import jobs
+from twt_backend.cli.follow import run_foreground
+from twt_backend.errors import UsageError
+from twt_backend.store import Project
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    runs = sub.add_parser(
+        "runs",
+        help="List jobs of a project: `twt runs DIR`; `twt runs cancel DIR ID`; `twt runs resume DIR ID`.",
+    )
+    runs.add_argument(
+        "words",
+        nargs="+",
+        metavar="[ACTION] DIR [ID]",
+        help="DIR, or cancel DIR ID, or resume DIR ID.",
+    )
+    runs.add_argument("--json", action="store_true", help="Print one JSON object per job.")
+    runs.set_defaults(func=_runs)
+
+    job = sub.add_parser("job", help="Worker entry point (used by the app and the CLI).")
+    job_sub = job.add_subparsers(dest="job_command", metavar="ACTION")
+    job_sub.required = True
+    run = job_sub.add_parser("run", help="Run one job in this process.")
+    run.add_argument("dir", help="Project folder.")
+    run.add_argument("id", type=int, help="Job id.")
+    run.set_defaults(func=lambda a: jobs.run_worker(a.dir, a.id))
+
+
+def _runs(args: argparse.Namespace) -> int:
+    words = args.words
+    if words[0] in ("cancel", "resume"):
+        if len(words) != 3 or not words[2].isdigit():
+            raise UsageError(f"twt runs {words[0]}: expected DIR ID")
+        args.dir, args.id = words[1], int(words[2])
+        return _cancel(args) if words[0] == "cancel" else _resume(args)
+    if len(words) != 1:
+        raise UsageError("twt runs: expected DIR, or cancel DIR ID, or resume DIR ID")
+    args.dir = words[0]
+    return _list(args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    with Project.open(args.dir) as project:
+        jobs.reap_stale(project)
+        rows = jobs.list_jobs(project)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+        return 0
+    table = Table("id", "kind", "name", "status", "started", "finished", "error")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["kind"],
+            row["name"] or "",
+            row["status"],
+            row["started_at"] or "",
+            row["finished_at"] or "",
+            (row["error"] or "")[:60],
+        )
+    Console().print(table)
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    with Project.open(args.dir) as project:
+        status = jobs.cancel(project, args.id)
+    print(f"job {args.id}: {status}")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    with Project.open(args.dir) as project:
+        jobs.reap_stale(project)
+        return run_foreground(project, args.id)

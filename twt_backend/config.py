@@ -1,0 +1,188 @@
+"""Configuration dataclasses with the paper's defaults.
+
+The CLI flags and the GUI forms are both built from these dataclasses: every field
+carries `metadata={"help": ...}` and, where useful, `choices`, `min`, `max`.
+Secrets never live here: a teacher names the environment variable (or keyring entry)
+that holds its key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from twt_backend.errors import UsageError
+
+T = TypeVar("T")
+
+
+def _f(default: Any, help: str, **extra: Any) -> Any:
+    meta = {"help": help, **extra}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+PROVIDERS = ("openai", "mistral", "local", "replay")
+
+
+@dataclass
+class TeacherConfig:
+    name: str = _f("", "Unique name of this teacher in the project.")
+    provider: str = _f("openai", "Provider.", choices=PROVIDERS)
+    model: str = _f("", "Model name at the provider, a local folder, or the replay file.")
+    base_url: str | None = _f(
+        None,
+        "OpenAI-compatible base URL (vLLM, Ollama, llama.cpp, "
+        "`transformers serve`); empty for the provider's default.",
+    )
+    api_key_env: str | None = _f(None, "Name of the environment variable holding the API key.")
+    keyring_service: str | None = _f(
+        None, "OS keyring service holding the API key (username = teacher name)."
+    )
+    concurrency: int = _f(8, "Requests in flight at once.", min=1, max=1024)
+    rpm: int | None = _f(None, "Requests per minute limit (empty: none).", min=1)
+    tpm: int | None = _f(None, "Tokens per minute limit (empty: none).", min=1)
+    temperature: float = _f(0.7, "Sampling temperature.", min=0.0, max=2.0)
+    max_tokens: int = _f(1024, "Maximum output tokens per answer.", min=1)
+    price_in: float = _f(0.0, "Price in USD per million input tokens.", min=0.0)
+    price_out: float = _f(0.0, "Price in USD per million output tokens.", min=0.0)
+    timeout_s: float = _f(120.0, "Timeout of one request in seconds.", min=0.1)
+    max_retries: int = _f(6, "Retries of one request before it is stored as failed.", min=0)
+    use_batch_api: bool = _f(False, "Use the provider's batch API (about half the price, hours).")
+    logprobs: bool = _f(False, "Ask for token log-probabilities (for the logprob strategy).")
+
+    def validate(self) -> None:
+        validate_fields(self)
+        if not self.name.strip():
+            raise UsageError("teacher name: must not be empty")
+        if not self.model.strip():
+            raise UsageError("model: must not be empty")
+        if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
+            raise UsageError(
+                f"api_key_env: {self.api_key_env!r} is not an environment variable name"
+            )
+
+
+@dataclass
+class SelectionConfig:
+    strategy: str = _f(
+        "dcrs", "Selection strategy.", choices=("dcrs", "quality", "hard", "logprob", "none")
+    )
+    threshold: float = _f(
+        0.95, "Quality threshold s on the teacher's confidence.", min=0.0, max=1.0
+    )
+    min_teachers: int = _f(3, "Kept teachers needed before the diversity step applies.", min=2)
+    embedder: str = _f(
+        "sentence-transformers/all-mpnet-base-v2", "Sentence-embedding model name or local folder."
+    )
+    logprob_threshold: float = _f(-0.5, "Mean token log-probability threshold (logprob strategy).")
+    require_agreement: bool = _f(
+        False, "Also require the answer to agree with the teachers' majority."
+    )
+    batch_size: int = _f(64, "Embedding batch size.", min=1)
+
+
+@dataclass
+class LoraConfig:
+    rank: int = _f(8, "LoRA rank r.", min=1, max=1024)
+    alpha: int = _f(16, "LoRA alpha.", min=1)
+    dropout: float = _f(0.05, "LoRA dropout.", min=0.0, max=1.0)
+    target_modules: str = _f("all-linear", "Modules to adapt: 'all-linear' or a comma list.")
+    load_in_4bit: bool = _f(False, "Load the base model in 4 bits (needs bitsandbytes and a GPU).")
+
+
+@dataclass
+class TrainingConfig:
+    student: str = _f(
+        "HuggingFaceTB/SmolLM2-135M-Instruct", "Student model: a local folder or a name."
+    )
+    epochs: float = _f(4.0, "Training epochs.", min=0.0)
+    max_steps: int = _f(-1, "Stop after this many steps (-1: use epochs).")
+    batch_size: int = _f(8, "Per-device batch size.", min=1)
+    grad_accum: int = _f(1, "Gradient accumulation steps.", min=1)
+    lr: float = _f(1e-5, "Learning rate.", min=0.0)
+    warmup_ratio: float = _f(0.03, "Warm-up fraction of the steps.", min=0.0, max=1.0)
+    max_length: int = _f(4096, "Maximum tokens per training example.", min=8)
+    bf16: str = _f("auto", "bf16 mixed precision: auto, yes or no.", choices=("auto", "yes", "no"))
+    group_by_length: bool = _f(True, "Batch examples of similar length together.")
+    save_steps: int = _f(50, "Save a checkpoint every N steps.", min=1)
+    logging_steps: int = _f(1, "Log metrics every N steps.", min=1)
+    eval_steps: int = _f(
+        0, "Evaluate on the validation slice every N steps (0: epoch ends only).", min=0
+    )
+    eval_size: int = _f(64, "Validation slice size for live evaluation (0: off).", min=0)
+    seed: int = _f(42, "Random seed.")
+    merge_export: bool = _f(False, "Also export the merged model (safetensors).")
+
+
+@dataclass
+class LaunchConfig:
+    launcher: str = _f(
+        "single", "How to start training processes.", choices=("single", "torchrun", "accelerate")
+    )
+    nproc: int = _f(1, "Processes per node (one per GPU).", min=1)
+    nnodes: int = _f(1, "Number of nodes.", min=1)
+    node_rank: int = _f(0, "Rank of this node.", min=0)
+    master_addr: str = _f("127.0.0.1", "Address of the rank-0 node.")
+    master_port: int = _f(29500, "Port of the rank-0 node.", min=1, max=65535)
+    distributed: str = _f("ddp", "Sharding strategy.", choices=("ddp", "zero2", "zero3", "fsdp"))
+    backend: str = _f("auto", "torch.distributed backend.", choices=("auto", "nccl", "gloo"))
+
+
+@dataclass
+class GenerationConfig:
+    """Student inference settings (paper: temperature 0, top-p 0.95, 2048 new tokens)."""
+
+    temperature: float = _f(0.0, "Sampling temperature (0: greedy).", min=0.0, max=2.0)
+    top_p: float = _f(0.95, "Top-p.", min=0.0, max=1.0)
+    max_new_tokens: int = _f(2048, "Maximum new tokens.", min=1)
+    batch_size: int = _f(8, "Generation batch size.", min=1)
+
+
+@dataclass
+class RefineConfig:
+    method: str = _f(
+        "teacher", "Compression method.", choices=("teacher", "fixed-length", "compressor")
+    )
+    teacher: str | None = _f(
+        None, "Refine with this teacher only (default: each sample's own teacher)."
+    )
+    fixed_length_tokens: int = _f(64, "Token budget of the fixed-length truncation.", min=1)
+
+
+def field_meta(cls: type, name: str) -> dict[str, Any]:
+    return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
+
+
+def validate_fields(obj: Any) -> None:
+    """Check choices and numeric bounds declared in the field metadata."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise UsageError(f"{f.name}: {value!r} is not one of {', '.join(map(str, choices))}")
+        low, high = f.metadata.get("min"), f.metadata.get("max")
+        if low is not None and isinstance(value, (int, float)) and value < low:
+            raise UsageError(f"{f.name}: {value} is below the minimum {low}")
+        if high is not None and isinstance(value, (int, float)) and value > high:
+            raise UsageError(f"{f.name}: {value} is above the maximum {high}")
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(dataclasses.asdict(obj), sort_keys=True)
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a config from a dict, refusing unknown keys (typos must not pass silently)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UsageError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}")
+    obj = cls(**data)
+    validate_fields(obj)
+    return obj

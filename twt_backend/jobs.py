@@ -1,0 +1,340 @@
+"""Long jobs as detached worker processes (Vorta's job pattern).
+
+A job row records kind, config, pid, host, status and heartbeat. `prepare()` turns a
+job into the argv of its worker process (pure, tested for equality); `start_detached()`
+runs it in a new session so closing the GUI or the terminal never stops it; the worker
+writes progress, events and metrics to the store. Cancel = SIGINT to the process
+group, wait, then SIGKILL. A job whose heartbeat went stale is marked interrupted and
+can be started again with the same id: job functions resume from what the store holds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twt_backend.errors import TwtError, UsageError
+from twt_backend.store import Project, utcnow
+
+# kind -> "module:function(ctx: JobContext) -> None"; the one name-to-code table of jobs.
+WORKERS: dict[str, str] = {
+    "generate": "twt_backend.generation:run_job",
+    "select": "twt_backend.selection:run_job",
+    "train": "twt_backend.training.job:run_job",
+    "infer": "twt_backend.hard.inference:run_job",
+    "refine": "twt_backend.hard.refine:run_job",
+    "eval": "twt_backend.evaluation.job:run_job",
+    "pipeline": "twt_backend.pipeline:run_job",
+    "check": "twt_backend.diagnostics:run_job",
+}
+
+ACTIVE = ("queued", "running")
+FINISHED = ("finished", "failed", "cancelled", "interrupted")
+HEARTBEAT_S = 2.0
+STALE_AFTER_S = 20.0
+CANCEL_GRACE_S = 15.0
+
+
+class JobCancelled(Exception):
+    """Raised inside a job function when a cancel was requested."""
+
+
+# ---- rows ----------------------------------------------------------------------------------
+def create_job(project: Project, kind: str, config: dict[str, Any], name: str | None = None) -> int:
+    if kind not in WORKERS:
+        raise UsageError(f"unknown job kind {kind!r}")
+    with project.transaction() as conn:
+        cursor = conn.execute(
+            "INSERT INTO jobs(kind, name, config, status, created_at) VALUES (?, ?, ?, 'queued', ?)",
+            (kind, name or kind, json.dumps(config, sort_keys=True), utcnow()),
+        )
+        job_id = int(cursor.lastrowid or 0)
+        artifact_dir = project.artifacts / "jobs" / f"{job_id:05d}-{kind}"
+        conn.execute("UPDATE jobs SET artifact_dir=? WHERE id=?", (str(artifact_dir), job_id))
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    return job_id
+
+
+def get_job(project: Project, job_id: int) -> dict[str, Any]:
+    rows = project.rows("SELECT * FROM jobs WHERE id=?", (job_id,))
+    if not rows:
+        raise UsageError(f"no job {job_id} in {project.root}")
+    job = rows[0]
+    job["config"] = json.loads(job["config"])
+    job["progress"] = json.loads(job["progress"]) if job["progress"] else {}
+    return job
+
+
+def list_jobs(project: Project) -> list[dict[str, Any]]:
+    return [get_job(project, row["id"]) for row in project.rows("SELECT id FROM jobs ORDER BY id")]
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (finished child not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def reap_stale(project: Project, stale_after_s: float = STALE_AFTER_S) -> list[int]:
+    """Mark running jobs whose worker is gone as interrupted (resumable)."""
+    now = time.time()
+    host = socket.gethostname()
+    reaped = []
+    for job in project.rows(
+        "SELECT id, pid, host, heartbeat_at, status FROM jobs WHERE status IN ('queued', 'running')"
+    ):
+        beat = job["heartbeat_at"] or 0.0
+        gone = job["host"] == host and job["status"] == "running" and not pid_alive(job["pid"])
+        if gone or (job["status"] == "running" and now - beat > stale_after_s):
+            with project.transaction() as conn:
+                conn.execute(
+                    "UPDATE jobs SET status='interrupted', finished_at=? WHERE id=? AND "
+                    "status='running'",
+                    (utcnow(), job["id"]),
+                )
+            reaped.append(job["id"])
+    return reaped
+
+
+# ---- starting and stopping ------------------------------------------------------------------
+def prepare(project_dir: str | Path, job_id: int) -> list[str]:
+    """The argv of the worker process of a job."""
+    if getattr(sys, "frozen", False):  # PyInstaller bundle: the bundle runs workers itself
+        return [sys.executable, "--worker", "job", "run", str(project_dir), str(job_id)]
+    return [sys.executable, "-m", "twt_backend", "job", "run", str(project_dir), str(job_id)]
+
+
+def start_detached(project: Project, job_id: int) -> subprocess.Popen[bytes]:
+    """Start the worker in its own session; it outlives the caller."""
+    job = get_job(project, job_id)
+    if job["status"] == "running" and pid_alive(job["pid"]):
+        raise UsageError(f"job {job_id} is already running (pid {job['pid']})")
+    if job["status"] == "finished":
+        raise UsageError(f"job {job_id} has already finished")
+    artifact_dir = Path(job["artifact_dir"])
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    with project.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET status='queued', error=NULL, finished_at=NULL WHERE id=?", (job_id,)
+        )
+    log = open(artifact_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            prepare(project.root, job_id),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            cwd=str(project.root),
+            env=_worker_env(),
+        )
+    finally:
+        log.close()
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    repo_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def cancel(project: Project, job_id: int, grace_s: float = CANCEL_GRACE_S) -> str:
+    """SIGINT the job's process group, wait, then SIGKILL it. Returns the final status."""
+    job = get_job(project, job_id)
+    pid = job["pid"]
+    if job["status"] not in ACTIVE:
+        return str(job["status"])
+    if job["status"] == "queued" and not pid:
+        _set_status(project, job_id, "cancelled")
+        return "cancelled"
+    if pid and pid_alive(pid):
+        _signal_group(pid, signal.SIGINT)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.1)
+        if pid_alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            time.sleep(0.2)
+    status = get_job(project, job_id)["status"]
+    if status in ACTIVE:
+        _set_status(project, job_id, "cancelled")
+        status = "cancelled"
+    return str(status)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(os.getpgid(pid), sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _set_status(project: Project, job_id: int, status: str, error: str | None = None) -> None:
+    finished = utcnow() if status in FINISHED else None
+    with project.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET status=?, error=?, finished_at=? WHERE id=?",
+            (status, error, finished, job_id),
+        )
+
+
+# ---- inside the worker ------------------------------------------------------------------------
+@dataclass
+class JobContext:
+    """What a job function gets: its config, where to write, and a cancel flag."""
+
+    project_dir: Path
+    job_id: int
+    kind: str
+    config: dict[str, Any]
+    artifact_dir: Path
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _project: Project | None = None
+    _last_progress: float = 0.0
+
+    @property
+    def project(self) -> Project:
+        """The worker thread's connection to the store."""
+        if self._project is None:
+            self._project = Project.open(self.project_dir)
+        return self._project
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise JobCancelled()
+
+    def progress(self, force: bool = False, **snapshot: Any) -> None:
+        """Replace the progress snapshot (throttled to 4 writes a second unless forced)."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.25:
+            return
+        self._last_progress = now
+        with self.project.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET progress=? WHERE id=?",
+                (json.dumps(snapshot, sort_keys=True, default=str), self.job_id),
+            )
+
+    def event(self, type_: str, **payload: Any) -> None:
+        with self.project.transaction() as conn:
+            conn.execute(
+                "INSERT INTO job_events(job_id, time, type, payload) VALUES (?, ?, ?, ?)",
+                (self.job_id, time.time(), type_, json.dumps(payload, default=str)),
+            )
+
+    def log(self, message: str) -> None:
+        with open(self.artifact_dir / "job.log", "a", encoding="utf-8") as handle:
+            handle.write(f"{utcnow()} {message}\n")
+        self.event("log", message=message)
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        now = time.time()
+        with self.project.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO metrics(job_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)",
+                [(self.job_id, step, name, float(v), now) for name, v in values.items()],
+            )
+
+
+def _load_worker(kind: str) -> Callable[[JobContext], None]:
+    module_name, func_name = WORKERS[kind].split(":")
+    return getattr(importlib.import_module(module_name), func_name)  # type: ignore[no-any-return]
+
+
+def _heartbeat(project_dir: Path, job_id: int, stop: threading.Event) -> None:
+    project = Project.open(project_dir)
+    try:
+        while not stop.wait(HEARTBEAT_S):
+            with project.transaction() as conn:
+                conn.execute("UPDATE jobs SET heartbeat_at=? WHERE id=?", (time.time(), job_id))
+    finally:
+        project.close()
+
+
+def run_worker(project_dir: str | Path, job_id: int) -> int:
+    """Body of the worker process: run the job function, record how it ended."""
+    project_dir = Path(project_dir)
+    project = Project.open(project_dir)
+    job = get_job(project, job_id)
+    ctx = JobContext(project_dir, job_id, job["kind"], job["config"], Path(job["artifact_dir"]))
+    ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
+    with project.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET status='running', pid=?, host=?, heartbeat_at=?, started_at=?, "
+            "error=NULL, finished_at=NULL WHERE id=?",
+            (os.getpid(), socket.gethostname(), time.time(), utcnow(), job_id),
+        )
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(project_dir, job_id, stop), daemon=True)
+    beat.start()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if ctx.cancelled.is_set():
+            raise KeyboardInterrupt
+        ctx.cancelled.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    status, error, code = "finished", None, 0
+    try:
+        _load_worker(ctx.kind)(ctx)
+        if ctx.cancelled.is_set():
+            status, code = "cancelled", 130
+    except (JobCancelled, KeyboardInterrupt):
+        status, code = "cancelled", 130
+    except TwtError as exc:
+        status, error, code = "failed", str(exc), 1
+    except Exception as exc:  # noqa: BLE001 - recorded on the job row, traceback in the log
+        status, error, code = "failed", f"{type(exc).__name__}: {exc}", 1
+        (ctx.artifact_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+    finally:
+        stop.set()
+    ctx.progress(force=True, **{**get_job(project, job_id)["progress"], "status": status})
+    _set_status(project, job_id, status, error)
+    return code
+
+
+def wait(
+    project: Project,
+    job_id: int,
+    poll_s: float = 0.5,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll until the job ends; returns the final job row."""
+    while True:
+        job = get_job(project, job_id)
+        if on_progress:
+            on_progress(job)
+        if job["status"] in FINISHED:
+            return job
+        if (
+            job["status"] == "running"
+            and not pid_alive(job["pid"])
+            and job["host"] == socket.gethostname()
+        ):
+            reap_stale(project)
+        time.sleep(poll_s)
