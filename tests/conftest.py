@@ -11,7 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("TWT_DATA_HOME", str(Path(__file__).resolve().parent / ".cache" / "data-home"))
+os.environ.setdefault(
+    "TWT_DATA_HOME", str(Path(__file__).resolve().parent / ".cache" / "data-home")
+)
 
 import pytest  # noqa: E402
 

@@ -32,17 +32,21 @@ def test_import_contract_holds():
 
 
 def test_every_backend_module_imports_without_qt():
-    result = subprocess.run([sys.executable, "-c", BLOCK_QT], cwd=REPO, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_QT], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "modules imported without Qt" in result.stdout
 
 
 def test_cli_starts_without_heavy_imports():
-    code = ("import sys; from twt_backend.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch','transformers','sentence_transformers','PySide6') "
-            "if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
+    code = (
+        "import sys; from twt_backend.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch','transformers','sentence_transformers','PySide6') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

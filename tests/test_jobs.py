@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -36,8 +37,10 @@ def test_job_runs_detached_and_reports(project):
     assert job["status"] == "finished"
     assert job["pid"] == proc.pid
     assert job["progress"]["bars"]["check"] == {"done": 5, "total": 5}
-    values = [r["value"] for r in project.rows(
-        "SELECT value FROM metrics WHERE job_id=? ORDER BY step", (job_id,))]
+    values = [
+        r["value"]
+        for r in project.rows("SELECT value FROM metrics WHERE job_id=? ORDER BY step", (job_id,))
+    ]
     assert values == [1.0, 2.0, 3.0, 4.0, 5.0]
     with pytest.raises(UsageError):
         jobs.start_detached(project, job_id)
@@ -54,7 +57,7 @@ def test_failure_is_recorded(project):
 def test_cancel_stops_the_worker_and_resume_continues(project):
     job_id = jobs.create_job(project, "check", {"steps": 400, "delay_s": 0.05})
     proc = jobs.start_detached(project, job_id)
-    assert _wait_for(lambda: (jobs.get_job(project, job_id)["progress"].get("bars") or {}))
+    assert _wait_for(lambda: jobs.get_job(project, job_id)["progress"].get("bars") or {})
     assert jobs.cancel(project, job_id) == "cancelled"
     assert proc.wait(timeout=10) == 130
     done = int(jobs.get_job(project, job_id)["progress"]["bars"]["check"]["done"])
@@ -62,8 +65,10 @@ def test_cancel_stops_the_worker_and_resume_continues(project):
     # resume: the same job id starts again and continues from where it stopped
     job = jobs.get_job(project, job_id)
     assert job["status"] == "cancelled"
-    project.conn.execute("UPDATE jobs SET config=? WHERE id=?",
-                         ('{"steps": %d, "delay_s": 0.0}' % (done + 3), job_id))
+    project.conn.execute(
+        "UPDATE jobs SET config=? WHERE id=?",
+        (json.dumps({"steps": done + 3, "delay_s": 0.0}), job_id),
+    )
     assert jobs.start_detached(project, job_id).wait(timeout=60) == 0
     steps = [r["step"] for r in project.rows("SELECT step FROM metrics WHERE job_id=?", (job_id,))]
     assert sorted(steps) == list(range(1, done + 4))  # nothing repeated
@@ -81,11 +86,19 @@ def test_killed_worker_is_marked_interrupted(project):
 
 def test_cli_runs_lists_jobs_as_json(project):
     job_id = jobs.create_job(project, "check", {"steps": 1, "delay_s": 0})
-    out = subprocess.run([sys.executable, "-m", "twt_backend", "runs", str(project.root), "--json"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "twt_backend", "runs", str(project.root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert f'"id": {job_id}' in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "twt_backend", "runs", "cancel", str(project.root)],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "twt_backend", "runs", "cancel", str(project.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
     assert "expected DIR ID" in bad.stderr
