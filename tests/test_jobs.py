@@ -102,3 +102,13 @@ def test_cli_runs_lists_jobs_as_json(project):
     )
     assert bad.returncode == 2
     assert "expected DIR ID" in bad.stderr
+
+
+def test_a_job_whose_worker_never_started_is_marked_interrupted(project):
+    job_id = jobs.create_job(project, "check", {"steps": 1})
+    assert jobs.reap_stale(project) == []  # just created: its worker may still be starting
+    project.conn.execute(
+        "UPDATE jobs SET heartbeat_at=heartbeat_at-? WHERE id=?", (jobs.QUEUED_GRACE_S + 1, job_id)
+    )
+    assert jobs.reap_stale(project) == [job_id]
+    assert jobs.start_detached(project, job_id).wait(timeout=60) == 0

@@ -45,6 +45,7 @@ FINISHED = ("finished", "failed", "cancelled", "interrupted")
 HEARTBEAT_S = 2.0
 STALE_AFTER_S = 20.0
 CANCEL_GRACE_S = 15.0
+QUEUED_GRACE_S = 120.0  # a worker must start within this (imports can take a while)
 
 
 class JobCancelled(Exception):
@@ -57,8 +58,9 @@ def create_job(project: Project, kind: str, config: dict[str, Any], name: str | 
         raise UsageError(f"unknown job kind {kind!r}")
     with project.transaction() as conn:
         cursor = conn.execute(
-            "INSERT INTO jobs(kind, name, config, status, created_at) VALUES (?, ?, ?, 'queued', ?)",
-            (kind, name or kind, json.dumps(config, sort_keys=True), utcnow()),
+            "INSERT INTO jobs(kind, name, config, status, created_at, heartbeat_at) "
+            "VALUES (?, ?, ?, 'queued', ?, ?)",
+            (kind, name or kind, json.dumps(config, sort_keys=True), utcnow(), time.time()),
         )
         job_id = int(cursor.lastrowid or 0)
         artifact_dir = project.artifacts / "jobs" / f"{job_id:05d}-{kind}"
@@ -98,7 +100,7 @@ def pid_alive(pid: int | None) -> bool:
 
 
 def reap_stale(project: Project, stale_after_s: float = STALE_AFTER_S) -> list[int]:
-    """Mark running jobs whose worker is gone as interrupted (resumable)."""
+    """Mark jobs whose worker is gone, or never started, as interrupted (resumable)."""
     now = time.time()
     host = socket.gethostname()
     reaped = []
@@ -106,13 +108,16 @@ def reap_stale(project: Project, stale_after_s: float = STALE_AFTER_S) -> list[i
         "SELECT id, pid, host, heartbeat_at, status FROM jobs WHERE status IN ('queued', 'running')"
     ):
         beat = job["heartbeat_at"] or 0.0
-        gone = job["host"] == host and job["status"] == "running" and not pid_alive(job["pid"])
-        if gone or (job["status"] == "running" and now - beat > stale_after_s):
+        if job["status"] == "running":
+            gone = job["host"] == host and not pid_alive(job["pid"])
+            stale = gone or now - beat > stale_after_s
+        else:  # queued: its worker never started (e.g. the starter died before it)
+            stale = now - beat > max(stale_after_s, QUEUED_GRACE_S)
+        if stale:
             with project.transaction() as conn:
                 conn.execute(
-                    "UPDATE jobs SET status='interrupted', finished_at=? WHERE id=? AND "
-                    "status='running'",
-                    (utcnow(), job["id"]),
+                    "UPDATE jobs SET status='interrupted', finished_at=? WHERE id=? AND status=?",
+                    (utcnow(), job["id"], job["status"]),
                 )
             reaped.append(job["id"])
     return reaped
@@ -137,7 +142,9 @@ def start_detached(project: Project, job_id: int) -> subprocess.Popen[bytes]:
     artifact_dir.mkdir(parents=True, exist_ok=True)
     with project.transaction() as conn:
         conn.execute(
-            "UPDATE jobs SET status='queued', error=NULL, finished_at=NULL WHERE id=?", (job_id,)
+            "UPDATE jobs SET status='queued', error=NULL, finished_at=NULL, heartbeat_at=? "
+            "WHERE id=?",
+            (time.time(), job_id),
         )
     log = open(artifact_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
     try:

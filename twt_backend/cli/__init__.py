@@ -19,7 +19,8 @@ COMMAND_MODULES = (
     "twt_backend.cli.teacher_cmds",  # teacher add/list/test, generate
     "twt_backend.cli.select_cmds",  # select, samples
     "twt_backend.cli.train_cmds",  # train, refine, run
-    "twt_backend.cli.eval_cmds",  # eval, report
+    "twt_backend.cli.eval_cmds",  # eval
+    "twt_backend.cli.report_cmds",  # report, export
     "twt_backend.cli.score_cmd",  # score
     "twt_backend.cli.job_cmds",  # runs, job
 )

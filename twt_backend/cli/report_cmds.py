@@ -1,0 +1,84 @@
+"""`twt report DIR [--out DIR]` and `twt export DIR --stage N [--out DIR] [--merged]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from twt_backend.store import Project
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    report = sub.add_parser(
+        "report", help="Compare stages and baselines: HTML report with plots, CSV and JSON."
+    )
+    report.add_argument("dir", help="Project folder.")
+    report.add_argument(
+        "--out", metavar="DIR", help="Output folder (default: DIR/artifacts/report)."
+    )
+    report.set_defaults(func=_report)
+
+    export = sub.add_parser(
+        "export", help="Export a stage's adapter (and merged model) with a model card."
+    )
+    export.add_argument("dir", help="Project folder.")
+    export.add_argument(
+        "--stage",
+        type=int,
+        required=True,
+        choices=range(1, 5),
+        metavar="{1,2,3,4}",
+        help="Stage whose adapter to export.",
+    )
+    export.add_argument(
+        "--out", metavar="DIR", help="Output folder (default: DIR/artifacts/export/stageN)."
+    )
+    export.add_argument(
+        "--merged", action="store_true", help="Also save base + adapter merged (safetensors)."
+    )
+    export.set_defaults(func=_export)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from twt_backend.evaluation.report import comparison, write_report
+
+    with Project.open(args.dir) as project:
+        out = Path(args.out) if args.out else project.artifacts / "report"
+        html = write_report(project, out)
+        rows = comparison(project)
+    _print_table(rows)
+    if not rows:
+        print(f"no evaluation results yet: start with `twt eval {args.dir} --stage 0`")
+    print(f"wrote {html} (and comparison.csv, comparison.json) in {html.parent}")
+    return 0
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from twt_backend.evaluation.report_html import TABLE_HEADERS, comparison_cells
+
+    table = Table(
+        title=f"Stages and baselines on {rows[0]['n']} common queries",
+        caption="Δ: change against the best baseline (*)",
+    )
+    for i, header in enumerate(TABLE_HEADERS):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*comparison_cells(row, " *"), style="bold" if row["best_baseline"] else None)
+    Console(soft_wrap=True).print(table)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from twt_backend.evaluation.export import export_stage
+
+    with Project.open(args.dir) as project:
+        out = export_stage(project, args.stage, args.out, merged=args.merged)
+    print(f"exported stage {args.stage} adapter and model card to {out / 'adapter'}")
+    if args.merged:
+        print(f"merged model (safetensors) and model card in {out / 'merged'}")
+    return 0

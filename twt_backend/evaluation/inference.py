@@ -1,0 +1,128 @@
+"""Batched student inference with transformers: left padding, KV cache, length-sorted batches.
+
+Used between HaRD stages (the student answers the distillation set), by evaluation and
+by the live evaluation inside training. Prompts are plain text, rendered with
+`training.datasets.format_prompt` exactly as in training, so the student is asked the
+way it learnt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twt_backend.config import GenerationConfig
+
+
+@dataclass
+class Completion:
+    text: str
+    tokens: int  # generated tokens up to (not counting) the end-of-sequence token
+
+
+def pick_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def load_student(
+    student: str | Path, adapter: str | Path | None = None, device: str | None = None
+) -> tuple[Any, Any]:
+    """The student model (optionally with a LoRA adapter) in eval mode, and its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from twt_backend.models import resolve_student
+
+    path = resolve_student(str(student))
+    device = device or pick_device()
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _count_tokens(ids: Sequence[int], stop_ids: set[int]) -> int:
+    for position, token in enumerate(ids):
+        if token in stop_ids:
+            return position
+    return len(ids)
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    gen: GenerationConfig,
+    on_batch: Callable[[list[int], list[Completion]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Completion]:
+    """Answer every prompt; batches of similar length, results in the prompts' order
+    (None for prompts left unanswered because `should_stop()` said so).
+
+    `on_batch(indices, completions)` is called after each batch (for progress and
+    incremental writes); `should_stop()` is checked between batches.
+    """
+    import torch
+
+    from twt_backend.training.datasets import format_prompt
+
+    rendered = [format_prompt(tokenizer, p) for p in prompts]
+    lengths = [len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in rendered]
+    order = sorted(range(len(rendered)), key=lambda i: -lengths[i])
+    stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
+    sampling: dict[str, Any] = (
+        {"do_sample": True, "temperature": gen.temperature, "top_p": gen.top_p}
+        if gen.temperature > 0
+        else {"do_sample": False}
+    )
+    results: list[Completion | None] = [None] * len(rendered)
+    device = next(model.parameters()).device
+    for start in range(0, len(order), gen.batch_size):
+        if should_stop and should_stop():
+            break
+        batch = order[start : start + gen.batch_size]
+        inputs = tokenizer(
+            [rendered[i] for i in batch],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+        ).to(device)
+        with torch.inference_mode():
+            output = model.generate(
+                **inputs,
+                max_new_tokens=gen.max_new_tokens,
+                use_cache=True,
+                pad_token_id=tokenizer.pad_token_id,
+                **sampling,
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+        done = []
+        for index, ids in zip(batch, new_tokens, strict=True):
+            count = _count_tokens(ids, stop_ids)
+            text = tokenizer.decode(ids[:count], skip_special_tokens=True).strip()
+            completion = Completion(text=text, tokens=count)
+            results[index] = completion
+            done.append(completion)
+        if on_batch:
+            on_batch(batch, done)
+    return results
+
+
+def shard(items: Sequence[Any], rank: int, world_size: int) -> list[Any]:
+    """The items this rank handles when several processes share the work."""
+    return list(items[rank::world_size])

@@ -1,0 +1,118 @@
+"""The self-contained HTML report: table, plots as base64 PNG data URIs, configuration."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+from typing import Any
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #202124; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #dadce0; padding: 0.3em 0.7em; text-align: right; }
+th { background: #f1f3f4; } td.name { text-align: left; }
+tr.best td { font-weight: bold; } .up { color: #12a14b; } .down { color: #c5221f; }
+img { max-width: 100%; margin: 0.5em 0; } code, pre { background: #f1f3f4; padding: 0.1em 0.3em; }
+"""
+
+
+def fmt(value: float | None, digits: int = 1, suffix: str = "", sign: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:{'+' if sign else ''}.{digits}f}{suffix}"
+
+
+def comparison_cells(row: dict[str, Any], best_mark: str = " (best baseline)") -> list[str]:
+    """The table cells of one method, as plain text (also the CLI's and the model card's)."""
+    accuracy = None if row["accuracy"] is None else 100.0 * row["accuracy"]
+    return [
+        row["display"] + (best_mark if row["best_baseline"] else ""),
+        str(row["n"]),
+        fmt(accuracy),
+        fmt(row["delta_accuracy_pts"], sign=True),
+        fmt(row["mean_output_tokens"]),
+        fmt(row["delta_tokens_pct"], suffix="%", sign=True),
+    ]
+
+
+TABLE_HEADERS = ("Method", "Queries", "Accuracy (%)", "Δ acc (pts)", "Output tokens", "Δ tokens")
+
+
+def _delta_class(value: float | None, higher_is_better: bool) -> str:
+    if not value:
+        return ""
+    return "up" if (value > 0) == higher_is_better else "down"
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in TABLE_HEADERS)
+    body = []
+    for row in rows:
+        cells = comparison_cells(row)
+        classes = ["name", "", "", _delta_class(row["delta_accuracy_pts"], True), ""]
+        classes.append(_delta_class(row["delta_tokens_pct"], False))
+        tds = "".join(
+            f'<td class="{c}">{escape(text)}</td>' for c, text in zip(classes, cells, strict=True)
+        )
+        body.append(f'<tr class="{"best" if row["best_baseline"] else ""}">{tds}</tr>')
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _config(config: dict[str, Any]) -> str:
+    parts = ["<h2>Configuration</h2>"]
+    teachers = config.get("teachers") or []
+    if teachers:
+        head = "".join(f"<th>{h}</th>" for h in ("Teacher", "Provider", "Model", "Base URL"))
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f'<td class="name">{escape(str(t[k] or ""))}</td>'
+                for k in ("name", "provider", "model", "base_url")
+            )
+            + "</tr>"
+            for t in teachers
+        )
+        parts.append(f"<table><tr>{head}</tr>{body}</table>")
+    rest = {k: v for k, v in config.items() if k != "teachers"}
+    parts.append(f"<pre>{escape(json.dumps(rest, indent=2, sort_keys=True))}</pre>")
+    return "".join(parts)
+
+
+def _images(images: dict[str, bytes]) -> str:
+    return "".join(
+        f'<figure><img alt="{escape(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(data).decode("ascii")}"></figure>'
+        for name, data in images.items()
+    )
+
+
+def render_html(payload: dict[str, Any], images: dict[str, bytes]) -> str:
+    rows = payload["rows"]
+    title = f"TwT Studio report: {payload['project']}"
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
+        f"</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>",
+        f"<p>Task: {escape(payload['task'])}. Generated {escape(payload['generated_at'])}.</p>",
+    ]
+    if not rows:
+        steps = "".join(f"<li><code>{escape(s)}</code></li>" for s in payload["next_steps"])
+        parts.append(
+            "<h2>No evaluation results yet</h2><p>Nothing has been evaluated in this project, "
+            f"so there is nothing to compare. Run next:</p><ol>{steps}</ol>"
+        )
+    elif not payload["n_common"]:
+        parts.append(
+            "<h2>No common queries</h2><p>The evaluated methods share no query, so they cannot "
+            "be compared; evaluate them on the same test split.</p>"
+        )
+    else:
+        best = next((r["display"] for r in rows if r["best_baseline"]), None)
+        against = f"against the best baseline, {escape(best)}" if best else "(no baseline yet)"
+        parts.append(
+            f"<h2>Comparison</h2><p>{payload['n_common']} queries answered by every method; "
+            f"changes {against}.</p>{_table(rows)}{_images(images)}"
+        )
+    parts.append(_config(payload["config"]))
+    parts.append("</body></html>")
+    return "\n".join(parts)

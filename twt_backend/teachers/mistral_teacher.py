@@ -1,0 +1,99 @@
+"""Mistral through the `mistralai` SDK (3.x: `mistralai.client.Mistral`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twt_backend import secrets
+from twt_backend.config import TeacherConfig
+from twt_backend.teachers.base import Completion, PermanentError, TransientError, status_error
+from twt_backend.teachers.openai_teacher import PLACEHOLDER_KEY, mean_logprob
+
+
+def server_url(base_url: str | None) -> str | None:
+    """The SDK adds `/v1/...` itself: drop a trailing `/v1` from an OpenAI-style base URL."""
+    if not base_url:
+        return None
+    url = base_url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class MistralTeacher:
+    def __init__(self, config: TeacherConfig):
+        self.config = config
+        self.client: Any = None
+        self._errors: Any = None
+        self._httpx: Any = None
+
+    async def load(self) -> None:
+        from mistralai.client import Mistral, errors
+
+        key = secrets.api_key(self.config, required=not self.config.base_url)
+        self._errors = errors
+        self.client = Mistral(
+            api_key=key or PLACEHOLDER_KEY,
+            server_url=server_url(self.config.base_url),
+            timeout_ms=int(self.config.timeout_s * 1000),
+        )
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        max_tokens: int,
+        temperature: float,
+        logprobs: bool = False,
+        query: dict[str, Any] | None = None,
+    ) -> Completion:
+        extra: dict[str, Any] = {"logprobs": True} if logprobs else {}
+        try:
+            response = await self.client.chat.complete_async(
+                model=self.config.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                **extra,
+            )
+        except Exception as exc:  # noqa: BLE001 - mapped to the engine's error types
+            raise self._map_error(exc) from None
+        try:
+            choice = response.choices[0]
+            text = choice.message.content
+            if not isinstance(text, str):  # content chunks: keep the text parts
+                text = "".join(getattr(part, "text", "") or "" for part in text or [])
+            usage = response.usage
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise TransientError(f"malformed response: {exc}") from None
+        return Completion(
+            text=text,
+            tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+            tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+            logprob_mean=mean_logprob(getattr(choice, "logprobs", None)) if logprobs else None,
+        )
+
+    def _map_error(self, exc: Exception) -> Exception:
+        errors = self._errors
+        if isinstance(exc, errors.ResponseValidationError):
+            return TransientError("malformed response")
+        if isinstance(exc, errors.MistralError):
+            return status_error(exc.status_code, _short(exc.body or exc.message), exc.headers)
+        if isinstance(exc, errors.NoResponseError):
+            return TransientError(f"no response: {exc}")
+        name = type(exc).__name__
+        if "Timeout" in name:
+            return TransientError(f"timeout after {self.config.timeout_s:g} s")
+        if any(word in name for word in ("Connect", "Network", "Protocol", "Read", "Remote")):
+            return TransientError(f"connection error: {name}")
+        if isinstance(exc, ValueError):
+            return TransientError(f"malformed response: {name}")
+        if isinstance(exc, errors.MistralError) or "mistral" in type(exc).__module__:
+            return PermanentError(f"{name}: {exc}")
+        return exc
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.__aexit__(None, None, None)
+
+
+def _short(text: Any) -> str:
+    return str(text)[:500]

@@ -1,0 +1,105 @@
+"""Trainer callbacks: live metrics into the store (rank 0) and a clean stop on cancel."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from twt_backend.jobs import JobContext
+
+LOGGED = ("loss", "learning_rate", "grad_norm", "epoch", "eval_loss", "train_loss")
+LOSSES = ("loss", "eval_loss", "train_loss")
+
+
+class StoreCallback(TrainerCallback):  # type: ignore[misc]
+    """Writes step, loss, learning rate, grad norm, tokens/s, epoch and ETA to the store."""
+
+    def __init__(self, ctx: JobContext, stage: int, log_path: Path):
+        self.ctx = ctx
+        self.stage = stage
+        self.log_path = log_path
+        self._start_time = 0.0
+        self._start_step = 0
+        self._last_time = 0.0
+        self._last_tokens = 0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._start_time = self._last_time = time.monotonic()
+        self._start_step = state.global_step
+        self._last_tokens = state.num_input_tokens_seen
+        if state.is_world_process_zero:
+            self._progress(state, {}, force=True)
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if not state.is_world_process_zero or not logs or not any(k in logs for k in LOSSES):
+            return
+        now = time.monotonic()
+        values = {k: float(logs[k]) for k in LOGGED if isinstance(logs.get(k), (int, float))}
+        tokens = state.num_input_tokens_seen
+        if now > self._last_time and tokens > self._last_tokens:
+            values["tokens_per_s"] = (tokens - self._last_tokens) / (now - self._last_time)
+            self._last_time, self._last_tokens = now, tokens
+        done = state.global_step - self._start_step
+        if done > 0 and state.max_steps > 0 and "loss" in values:
+            per_step = (now - self._start_time) / done
+            values["eta_s"] = max(0.0, per_step * (state.max_steps - state.global_step))
+        self.ctx.metrics(state.global_step, values)
+        with open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": state.global_step, **values}) + "\n")
+        self._progress(state, values)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self._progress(state, {}, force=True)
+
+    def _progress(self, state: Any, values: dict[str, float], force: bool = False) -> None:
+        bar: dict[str, Any] = {"done": state.global_step, "total": state.max_steps}
+        if "loss" in values:
+            bar["loss"] = round(values["loss"], 4)
+        if "tokens_per_s" in values:
+            bar["tok/s"] = round(values["tokens_per_s"], 1)
+        if "eta_s" in values:
+            bar["eta_s"] = round(values["eta_s"])
+        self.ctx.progress(
+            force=force,
+            stage=self.stage,
+            bars={"train": bar},
+            message=f"stage {self.stage}: step {state.global_step}/{state.max_steps}",
+        )
+
+
+class StopCallback(TrainerCallback):  # type: ignore[misc]
+    """When `stop` is set (SIGINT), save a checkpoint at the end of this step and stop.
+
+    With several processes the ranks agree first (one tiny all-reduce a step), so they all
+    stop after the same step instead of one waiting forever for the others.
+    """
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self._agreed_stop(args):
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def _agreed_stop(self, args: Any) -> bool:
+        stop = self.stop.is_set()
+        if args.world_size <= 1:
+            return stop
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            return stop
+        flag = torch.tensor([1.0 if stop else 0.0], device=args.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item() > 0)

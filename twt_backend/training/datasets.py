@@ -1,0 +1,133 @@
+"""Stage datasets G, G', G'' from the store, and their tokenisation for causal-LM SFT.
+
+Stage 1 trains on [x; r; y] (the teachers' rationales, as edited), the compressed stages on
+[x; r^T; y] with r^T the round's refined rationale (a manual edit wins over the teacher's
+rewrite; only refinements with status ok or accepted count), the last stage on [x; y].
+The loss covers the target only: prompt and padding tokens get the label -100.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twt_backend.errors import UsageError
+from twt_backend.selection.samples import effective_samples
+from twt_backend.store import Project
+from twt_backend.tasks import get_task, mode_for_stage
+
+IGNORE_INDEX = -100
+
+
+def refined_rationales(project: Project, round_: int) -> dict[int, str]:
+    """generation_id -> refined rationale of a refinement round (edit wins over rewrite)."""
+    rows = project.rows(
+        "SELECT generation_id, COALESCE(NULLIF(edited_text, ''), refined_text) AS text "
+        "FROM refinements WHERE round = ? AND status IN ('ok', 'accepted')",
+        (round_,),
+    )
+    return {row["generation_id"]: row["text"] for row in rows if row["text"]}
+
+
+def stage_examples(project: Project, stage: int, n_stages: int = 3) -> list[dict[str, Any]]:
+    """The examples of a HaRD stage: dicts with prompt, target, query_id, generation_id.
+
+    A compressed stage uses refinement round `stage - 1` and leaves out samples without
+    a usable refinement of that round.
+    """
+    mode = mode_for_stage(stage, n_stages)
+    task = get_task(project.task)
+    refined = refined_rationales(project, stage - 1) if mode == "compressed" else {}
+    examples = []
+    for sample in effective_samples(project):
+        rationale = sample["rationale"]
+        if mode == "compressed":
+            rationale = refined.get(sample["generation_id"])
+            if rationale is None:
+                continue
+        examples.append(
+            {
+                "prompt": task.student_prompt(sample["payload"], mode),
+                "target": task.student_target(rationale, sample["answer"], mode),
+                "query_id": sample["query_id"],
+                "generation_id": sample["generation_id"],
+            }
+        )
+    if not examples:
+        hint = "run `twt refine` first" if mode == "compressed" else "run `twt select` first"
+        raise UsageError(f"stage {stage}: no training examples in the store; {hint}")
+    return examples
+
+
+def format_prompt(tokenizer: Any, prompt: str) -> str:
+    """The prompt as the student sees it: its chat template when it has one.
+
+    Training and inference must both use this, so the student is asked the way it learnt.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        return str(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        )
+    return (tokenizer.bos_token or "") + prompt
+
+
+def tokenize_example(
+    tokenizer: Any, example: dict[str, Any], max_length: int
+) -> dict[str, list[int]] | None:
+    """input_ids and labels (-100 over the prompt); None when no target token fits."""
+    prompt_ids = tokenizer(format_prompt(tokenizer, example["prompt"]), add_special_tokens=False)[
+        "input_ids"
+    ]
+    target_ids = tokenizer(example["target"], add_special_tokens=False)["input_ids"]
+    input_ids = (prompt_ids + target_ids + [tokenizer.eos_token_id])[:max_length]
+    if len(input_ids) <= len(prompt_ids):
+        return None
+    labels = [IGNORE_INDEX] * len(prompt_ids) + input_ids[len(prompt_ids) :]
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def tokenize_examples(
+    tokenizer: Any, examples: list[dict[str, Any]], max_length: int
+) -> list[dict[str, list[int]]]:
+    features = [tokenize_example(tokenizer, ex, max_length) for ex in examples]
+    kept = [f for f in features if f is not None]
+    if not kept:
+        raise UsageError(f"no example keeps a target token within max_length {max_length}")
+    return kept
+
+
+def make_collator(tokenizer: Any) -> Any:
+    """Pads each batch to its longest example (right side); labels padded with -100."""
+    from transformers import DataCollatorForSeq2Seq
+
+    tokenizer.padding_side = "right"
+    return DataCollatorForSeq2Seq(
+        tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX, return_tensors="pt"
+    )
+
+
+class CountingCollator:
+    """Wraps a collator and counts real tokens and padded positions of the batches it made."""
+
+    def __init__(self, collate: Any):
+        self.collate = collate
+        self.positions = 0
+        self.tokens = 0
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        batch = self.collate(features)
+        self.positions += int(batch["attention_mask"].numel())
+        self.tokens += int(batch["attention_mask"].sum())
+        return batch
+
+    @property
+    def padding_fraction(self) -> float:
+        return 1.0 - self.tokens / self.positions if self.positions else 0.0
+
+
+def padding_fraction(batches: list[dict[str, Any]]) -> float:
+    """Share of padding positions among all positions of collated batches."""
+    total = sum(int(b["attention_mask"].numel()) for b in batches)
+    real = sum(int(b["attention_mask"].sum()) for b in batches)
+    return (total - real) / total if total else 0.0

@@ -1,0 +1,201 @@
+"""The "train" job: prepare a stage's data and run config, start the launcher, follow it.
+
+The launcher runs in its own session and dies with this worker (parent-death signal);
+a cancel of the job forwards one SIGINT to the launcher's process group (the trainer
+saves a checkpoint and stops), then kills it after a grace period. Running the job again
+(same id) resumes from the stage's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from twt_backend.errors import TwtError, UsageError
+from twt_backend.jobs import JobCancelled, JobContext
+from twt_backend.models import resolve_student
+from twt_backend.store import Project
+from twt_backend.training import settings as paths
+from twt_backend.training.datasets import stage_examples
+from twt_backend.training.launch import launch_argv, world_size, write_distributed_config
+from twt_backend.training.settings import RunSettings, settings_from_config
+
+CHILD_GRACE_S = 10.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def stage_student(project_root: Path, settings: RunSettings) -> tuple[str, str | None]:
+    """The base model path and the adapter to start from (the previous stage's)."""
+    if settings.stage == 1:
+        return resolve_student(settings.training.student), None
+    previous = settings.stage - 1
+    adapter = paths.adapter_dir(project_root, previous)
+    config_path = paths.run_config_path(project_root, previous)
+    if not paths.stage_finished(project_root, previous) or not config_path.is_file():
+        raise UsageError(
+            f"stage {settings.stage} starts from the stage-{previous} adapter: "
+            f"train stage {previous} first (`twt train DIR --stage {previous}`)"
+        )
+    previous_config = json.loads(config_path.read_text(encoding="utf-8"))
+    return str(previous_config["student_path"]), str(adapter)
+
+
+def preflight(project: Project, settings: RunSettings) -> int:
+    """Refuse a stage that cannot start (before any job exists); the number of examples."""
+    if settings.stage > 1:
+        stage_student(project.root.resolve(), settings)  # needs the previous adapter
+    return len(stage_examples(project, settings.stage, settings.n_stages))
+
+
+def prepare_checkpoints(folder: Path, job_id: int) -> bool:
+    """Keep the checkpoints of this job (resume); drop another job's. True to resume."""
+    owner = folder / "JOB"
+    if owner.is_file() and owner.read_text().strip() != str(job_id):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    owner.write_text(f"{job_id}\n")
+    return any(folder.glob("checkpoint-*"))
+
+
+def write_run_config(ctx: JobContext, project: Project, settings: RunSettings) -> Path:
+    root = project.root.resolve()
+    stage = settings.stage
+    folder = paths.stage_dir(root, stage)
+    folder.mkdir(parents=True, exist_ok=True)
+    student_path, init_adapter = stage_student(root, settings)
+    examples = stage_examples(project, stage, settings.n_stages)
+    data = folder / "train_data.jsonl"
+    with open(data, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(example) + "\n" for example in examples)
+    checkpoints = paths.checkpoints_dir(root, stage)
+    resume = prepare_checkpoints(checkpoints, ctx.job_id)
+    dist_config = write_distributed_config(settings.launch, folder / "distributed")
+    run_config: dict[str, Any] = {
+        "settings": settings.to_config(),
+        "project": str(root),
+        "job_id": ctx.job_id,
+        "stage_dir": str(folder),
+        "student_path": student_path,
+        "init_adapter": init_adapter,
+        "data": str(data),
+        "n_examples": len(examples),
+        "checkpoints": str(checkpoints),
+        "adapter": str(paths.adapter_dir(root, stage)),
+        "merged": str(paths.merged_dir(root, stage)),
+        "distributed_config": str(dist_config) if dist_config else None,
+        "resume": resume,
+    }
+    path = paths.run_config_path(root, stage)
+    path.write_text(json.dumps(run_config, indent=2, sort_keys=True), encoding="utf-8")
+    ctx.log(
+        f"stage {stage}: {len(examples)} examples, student {student_path}"
+        + (f", from adapter {init_adapter}" if init_adapter else "")
+        + (", resuming from the last checkpoint" if resume else "")
+    )
+    return path
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _parent_death_preexec() -> Callable[[], None] | None:
+    """Linux: the launcher gets SIGTERM (torchrun then stops its workers) if we die."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl  # loaded before fork
+
+    def apply() -> None:  # between fork and exec: one system call, nothing else
+        prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+    return apply
+
+
+def start_launcher(argv: list[str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            cwd=str(cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_parent_death_preexec(),  # noqa: PLW1509 - one prctl call
+            env=_child_env(),
+        )
+
+
+def follow(ctx: JobContext, child: subprocess.Popen[bytes], grace_s: float = CHILD_GRACE_S) -> int:
+    """Wait for the launcher; on cancel send its group one SIGINT, then SIGKILL after grace."""
+    interrupted_at: float | None = None
+    while child.poll() is None:
+        if ctx.cancelled.is_set() and interrupted_at is None:
+            _signal_group(child.pid, signal.SIGINT)
+            interrupted_at = time.monotonic()
+        if interrupted_at is not None and time.monotonic() - interrupted_at > grace_s:
+            _signal_group(child.pid, signal.SIGKILL)
+        time.sleep(0.2)
+    return int(child.returncode)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _log_tail(path: Path, lines: int = 1) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def run_job(ctx: JobContext) -> None:
+    settings = settings_from_config(ctx.config)
+    project = ctx.project
+    stage = settings.stage
+    config_path = write_run_config(ctx, project, settings)
+    argv = launch_argv(
+        settings.launch,
+        ["--config", str(config_path)],
+        json.loads(config_path.read_text())["distributed_config"],
+    )
+    ctx.log(f"launch ({world_size(settings.launch)} process(es)): {shlex.join(argv)}")
+    log_path = paths.stage_dir(project.root, stage) / "train.log"
+    ctx.progress(force=True, stage=stage, message=f"stage {stage}: starting the trainer")
+    code = follow(ctx, start_launcher(argv, project.root, log_path))
+    if ctx.cancelled.is_set() or code == 130:
+        raise JobCancelled()
+    if code != 0:
+        raise TwtError(
+            f"stage {stage}: the trainer exited with code {code} ({log_path}): {_log_tail(log_path)}"
+        )
+    adapter = paths.adapter_dir(project.root, stage)
+    if not paths.stage_finished(project.root, stage):
+        raise TwtError(f"stage {stage}: the trainer ended without saving {adapter}")
+    ctx.event("stage_trained", stage=stage, adapter=str(adapter))
+    message = f"stage {stage} trained: adapter in {adapter}"
+    ctx.progress(force=True, **{**_current_progress(ctx), "message": message})
+
+
+def _current_progress(ctx: JobContext) -> dict[str, Any]:
+    raw = ctx.project.scalar("SELECT progress FROM jobs WHERE id=?", (ctx.job_id,))
+    return json.loads(raw) if raw else {}

@@ -1,0 +1,118 @@
+"""`twt-studio [DIR]`: the desktop app; `--smoke-test` visits every page and exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from twt_backend.demo import resources_dir
+from twt_backend.errors import TwtError
+from twt_gui.main_window import MainWindow
+from twt_gui.pages.projects import ProjectsPage
+from twt_gui.style import apply_theme
+
+ORGANIZATION = "TwT Studio"
+APPLICATION = "twt-studio"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="twt-studio", description="TwT Studio desktop app.")
+    parser.add_argument("dir", nargs="?", help="project folder (default: the demo project)")
+    parser.add_argument(
+        "--smoke-test", action="store_true", help="visit every page, save screenshots, exit 0"
+    )
+    parser.add_argument("--screenshots", type=Path, help="folder for the smoke-test PNGs")
+    parser.add_argument("--theme", choices=("light", "dark"), help="colour theme")
+    return parser.parse_args(argv)
+
+
+def application() -> QApplication:
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication([sys.argv[0] if sys.argv else APPLICATION])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setDesktopFileName("twt-studio")
+    icon = resources_dir() / "icons" / "twt-studio.svg"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def open_initial_project(window: MainWindow, folder: str | None) -> None:
+    """Open DIR, or the demo project when no DIR is given (if the back end provides one)."""
+    projects = window.page("Projects")
+    assert isinstance(projects, ProjectsPage)
+    if folder:
+        projects.controller.open(folder)
+    else:
+        projects.controller.open_demo()
+
+
+def build_window(args: argparse.Namespace, settings: QSettings) -> MainWindow:
+    app = application()
+    apply_theme(app, args.theme or str(settings.value("ui/theme", "light")))
+    window = MainWindow(settings=settings)
+    if args.theme:
+        settings.setValue("ui/theme", args.theme)
+    open_initial_project(window, args.dir)
+    return window
+
+
+def smoke_test(args: argparse.Namespace) -> int:
+    from twt_gui.smoke import visit_pages
+
+    with tempfile.TemporaryDirectory(prefix="twt-smoke-") as tmp:
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        window = build_window(args, settings)
+        window.resize(1280, 800)
+        window.show()
+        saved = visit_pages(window, args.screenshots)
+        window.close()
+        window.session.close()
+        window.deleteLater()
+    for path in saved:
+        print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.smoke_test and QApplication.instance() is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = application()
+    try:
+        if args.smoke_test:
+            return smoke_test(args)
+        import qasync
+
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        window = build_window(args, QSettings())
+        window.show()
+        with loop:
+            loop.run_until_complete(_until_closed(app))
+        window.session.close()
+        return 0
+    except TwtError as exc:
+        print(f"twt-studio: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _until_closed(app: QApplication) -> None:
+    closed = asyncio.Event()
+    app.lastWindowClosed.connect(closed.set)
+    await closed.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per page; each page takes the shared ProjectSession and a controller."""

@@ -1,0 +1,53 @@
+"""Import controller: read a data file, preview its queries with a column mapping, insert."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twt_backend.importers import ImportResult, ParsedFile, insert_queries, parse_file
+from twt_backend.importers.formats import COMMON_FIELDS, GENERIC_FIELDS
+from twt_backend.importers.readers import is_csv, read_records, read_text
+from twt_backend.store import Project
+
+PREVIEW_ROWS = 50
+
+
+@dataclass
+class ImportPlan:
+    path: Path
+    fmt: str = "auto"
+    split: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+
+
+def target_fields(task: str) -> list[str]:
+    """The query fields a generic file's columns can map to."""
+    return [*GENERIC_FIELDS[task], *COMMON_FIELDS]
+
+
+def file_columns(path: Path) -> list[str]:
+    """Column names of a file (keys of its first record)."""
+    records = read_records(path, read_text(path), is_csv(path))
+    return list(records[0][1]) if records else []
+
+
+class ImportController:
+    def __init__(self, project: Project):
+        self.project = project
+
+    def parse(self, plan: ImportPlan) -> ParsedFile:
+        """Parse and validate the whole file; raises DataError (`FILE:LINE: reason`)."""
+        mapping = {k: v for k, v in plan.mapping.items() if v}
+        return parse_file(plan.path, self.project.task, plan.fmt, plan.split, mapping or None)
+
+    @staticmethod
+    def preview_rows(parsed: ParsedFile) -> list[dict[str, Any]]:
+        return [
+            {"source_id": q.source_id, "split": q.split, "reference": q.reference, **q.payload}
+            for q in parsed.queries[:PREVIEW_ROWS]
+        ]
+
+    def run(self, parsed: ParsedFile) -> ImportResult:
+        return insert_queries(self.project, parsed)

@@ -1,0 +1,299 @@
+"""Training page: launch HaRD stages and baselines; live loss, learning rate, tokens/s."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+from twt_backend import jobs
+from twt_backend.config import LaunchConfig
+from twt_backend.errors import TwtError
+from twt_gui.pages.base import Page
+from twt_gui.pages.jobs_ctl import cancel_job
+from twt_gui.pages.training_ctl import MetricSeries, TrainingController, plot_of
+from twt_gui.session import ProjectSession
+from twt_gui.widgets import EmptyState, StatePanel
+
+POLL_MS = 100  # reads new metrics at 10 Hz
+REDRAW_EVERY = 1  # ticks between redraws (only when new metrics arrived)
+COLOURS = ("#1a73e8", "#e8710a", "#12a14b", "#c5221f", "#9334e6")
+
+
+class TrainingPage(Page):
+    title = "Training"
+    subtitle = (
+        "Habitual Reasoning Distillation: stage 1 full reasoning, 2 compressed, 3 answer only."
+    )
+
+    def __init__(self, session: ProjectSession):
+        super().__init__(session)
+        self.controller: TrainingController | None = None
+        self.series: MetricSeries | None = None
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.timer = QTimer(self, interval=POLL_MS)
+        self.timer.timeout.connect(self.poll)
+        self._log_ticks = 0
+        self._log_text = ""
+        self._dirty = False
+        content = QWidget()
+        layout = QHBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._build_left(), 0)
+        layout.addWidget(self._build_right(), 1)
+        self.panel = StatePanel(content, EmptyState("", ""))
+        self.body.addWidget(self.panel, 1)
+        self.refresh()
+
+    def _build_left(self) -> QWidget:
+        left = QWidget()
+        left.setFixedWidth(330)
+        layout = QVBoxLayout(left)
+        layout.setContentsMargins(0, 0, 0, 0)
+        box = QGroupBox("Launch")
+        grid = QGridLayout(box)
+        self.what = QComboBox()
+        for stage in (1, 2, 3, 4):
+            self.what.addItem(f"Train stage {stage}", ("train", stage))
+        for stage in (0, 1, 2, 3, 4):
+            label = (
+                "Evaluate vanilla student (stage 0)" if stage == 0 else f"Evaluate stage {stage}"
+            )
+            self.what.addItem(label, ("eval", stage))
+        self.launcher = QComboBox()
+        self.launcher.addItem("Single process", "single")
+        self.launcher.addItem("N GPUs (torchrun)", "torchrun")
+        self.launcher.addItem("accelerate launch", "accelerate")
+        self.nproc = QSpinBox(minimum=1, maximum=64)
+        self.nnodes = QSpinBox(minimum=1, maximum=1024)
+        self.node_rank = QSpinBox(minimum=0, maximum=1023)
+        self.master_addr = QLineEdit("127.0.0.1")
+        rows = (
+            ("Run", self.what),
+            ("Launcher", self.launcher),
+            ("Processes/node", self.nproc),
+            ("Nodes", self.nnodes),
+            ("Node rank", self.node_rank),
+            ("Master addr", self.master_addr),
+        )
+        for i, (label, widget) in enumerate(rows):
+            grid.addWidget(QLabel(label), i, 0)
+            grid.addWidget(widget, i, 1)
+        self.start_button = QPushButton("Start", objectName="primary")
+        self.start_button.clicked.connect(self.start)
+        grid.addWidget(self.start_button, len(rows), 0, 1, 2)
+        layout.addWidget(box)
+        layout.addWidget(QLabel("<b>Runs</b> (they go on when the app closes)"))
+        self.runs = QListWidget()
+        self.runs.currentItemChanged.connect(lambda *_: self.follow_selected())
+        layout.addWidget(self.runs, 1)
+        self.cancel_button = QPushButton("Cancel run")
+        self.cancel_button.clicked.connect(self.cancel)
+        layout.addWidget(self.cancel_button)
+        return left
+
+    def _build_right(self) -> QWidget:
+        self.run_status = QLabel("Select a run to see its curves.")
+        self.loss_plot = self._plot("Loss", "loss")
+        self.lr_plot = self._plot("Learning rate", "lr")
+        self.tps_plot = self._plot("Throughput", "tokens/s")
+        self.plots = {"loss": self.loss_plot, "lr": self.lr_plot, "throughput": self.tps_plot}
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(2000)
+        small = QWidget()
+        row = QHBoxLayout(small)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.lr_plot)
+        row.addWidget(self.tps_plot)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.loss_plot)
+        splitter.addWidget(small)
+        splitter.addWidget(self.log)
+        splitter.setSizes([320, 200, 140])
+        right = QWidget()
+        layout = QVBoxLayout(right)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.run_status)
+        layout.addWidget(splitter, 1)
+        return right
+
+    @staticmethod
+    def _plot(title: str, unit: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget(title=title)
+        plot.setLabel("bottom", "step")
+        plot.setLabel("left", unit)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.addLegend(offset=(-10, 10))
+        return plot
+
+    # ---- state -------------------------------------------------------------------------
+    def refresh(self) -> None:
+        project = self.session.project
+        self.controller = TrainingController(project) if project else None
+        self.series = None
+        self._clear_plots()
+        if self.controller is None:
+            self.panel.show_empty(True, "No project open", "Open a project on the Projects page.")
+            return
+        self.panel.show_empty(False)
+        self.controller.reattach()
+        _, _, launch = self.controller.settings()
+        self.launcher.setCurrentIndex(max(self.launcher.findData(launch.launcher), 0))
+        self.nproc.setValue(launch.nproc)
+        self.nnodes.setValue(launch.nnodes)
+        self.node_rank.setValue(launch.node_rank)
+        self.master_addr.setText(launch.master_addr)
+        self.reload_runs()
+
+    def reload_runs(self, select: int | None = None) -> None:
+        assert self.controller is not None
+        current = select if select is not None else (self.series.job_id if self.series else None)
+        self.runs.blockSignals(True)
+        self.runs.clear()
+        for run in self.controller.runs():
+            item = QListWidgetItem(run["label"])
+            item.setData(Qt.ItemDataRole.UserRole, run["id"])
+            self.runs.addItem(item)
+            if run["id"] == current:
+                self.runs.setCurrentItem(item)
+        self.runs.blockSignals(False)
+        if self.runs.currentItem() is None and self.runs.count():
+            self.runs.setCurrentRow(0)
+        self.follow_selected()
+        if not self.runs.count():
+            self.run_status.setText(
+                "No runs yet. Choose a stage and press Start (training needs the selected "
+                "samples from the Review page), or evaluate the vanilla student as a baseline."
+            )
+
+    def follow(self, job_id: int) -> None:
+        assert self.controller is not None
+        if self.series and self.series.job_id == job_id:
+            return
+        self.series = MetricSeries(self.controller.project, job_id)
+        self._log_text = ""
+        self._clear_plots()
+        self.poll(force_log=True)
+
+    def follow_selected(self) -> None:
+        item = self.runs.currentItem()
+        if item is not None:
+            self.follow(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _clear_plots(self) -> None:
+        for plot in self.plots.values():
+            plot.clear()
+        self.curves.clear()
+
+    def activated(self) -> None:
+        self.refresh()
+        self.timer.start()
+
+    def deactivated(self) -> None:
+        self.timer.stop()
+
+    # ---- polling -----------------------------------------------------------------------
+    def poll(self, force_log: bool = False) -> None:
+        if self.controller is None or self.series is None:
+            return
+        self._log_ticks += 1
+        if self.series.poll():
+            self._dirty = True
+        if self._dirty and (force_log or self._log_ticks % REDRAW_EVERY == 0):
+            self._dirty = False
+            self.redraw()
+        if force_log or self._log_ticks % 10 == 0:  # status and log once a second
+            job = self.controller.job(self.series.job_id)
+            self.run_status.setText(
+                f"Run #{job['id']} {job['kind']} {job['name']}: <b>{job['status']}</b>"
+                + (f" — {job['error']}" if job["error"] else "")
+            )
+            self.cancel_button.setEnabled(job["status"] in jobs.ACTIVE)
+            text = self.controller.log(job["id"])
+            if text != self._log_text:  # re-layout of the log only when it grew
+                self._log_text = text
+                self.log.setPlainText(text)
+                self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+
+    def redraw(self) -> None:
+        assert self.series is not None
+        for k, (name, (xs, ys)) in enumerate(sorted(self.series.series.items())):
+            plot = plot_of(name)
+            if plot is None:
+                continue
+            curve = self.curves.get(name)
+            if curve is None:
+                colour = COLOURS[k % len(COLOURS)]
+                if name.startswith("eval"):
+                    curve = self.plots[plot].plot(
+                        name=name, pen=None, symbol="o", symbolBrush=colour, symbolSize=8
+                    )
+                else:
+                    curve = self.plots[plot].plot(name=name, pen=pg.mkPen(colour, width=2))
+                self.curves[name] = curve
+            curve.setData(xs, ys)
+
+    def points(self, name: str) -> int:
+        """How many points the curve of a metric shows (for tests and benchmarks)."""
+        curve = self.curves.get(name)
+        return 0 if curve is None or curve.xData is None else len(curve.xData)
+
+    # ---- actions -----------------------------------------------------------------------
+    def launch_config(self) -> LaunchConfig:
+        assert self.controller is not None
+        _, _, saved = self.controller.settings()
+        return LaunchConfig(
+            **{
+                **saved.__dict__,
+                "launcher": self.launcher.currentData(),
+                "nproc": self.nproc.value(),
+                "nnodes": self.nnodes.value(),
+                "node_rank": self.node_rank.value(),
+                "master_addr": self.master_addr.text().strip() or "127.0.0.1",
+            }
+        )
+
+    def start(self) -> int | None:
+        if self.controller is None:
+            return None
+        kind, stage = self.what.currentData()
+        try:
+            if kind == "train":
+                job_id = self.controller.start_training(stage, self.launch_config())
+            else:
+                job_id = self.controller.start_eval(stage)
+        except TwtError as exc:
+            QMessageBox.warning(self, "Training", str(exc))
+            return None
+        self.reload_runs(select=job_id)
+        self.timer.start()
+        return job_id
+
+    @asyncSlot()
+    async def cancel(self) -> None:
+        if self.series is None or self.session.root is None:
+            return
+        self.cancel_button.setEnabled(False)
+        try:
+            await asyncio.to_thread(cancel_job, self.session.root, self.series.job_id)
+        finally:
+            self.reload_runs()
