@@ -130,7 +130,7 @@ def test_length_grouped_batches_pad_to_longest_with_little_padding(tokenizer):
 
 
 def test_eval_slice_is_held_out_and_at_most_a_tenth():
-    from twt_backend.training.entry import split_eval
+    from twt_backend.training.validation import split_eval
 
     features = list(range(100))
     train, held = split_eval(features, eval_size=64, seed=1)

@@ -114,6 +114,12 @@ class TrainingConfig:
         0, "Evaluate on the validation slice every N steps (0: epoch ends only).", min=0
     )
     eval_size: int = _f(64, "Validation slice size for live evaluation (0: off).", min=0)
+    eval_max_new_tokens: int = _f(
+        0,
+        "Maximum new tokens of the live evaluation's answers (0: 256 for reasoning stages "
+        "and code, 32 for answer-only math and choice).",
+        min=0,
+    )
     seed: int = _f(42, "Random seed.")
     merge_export: bool = _f(False, "Also export the merged model (safetensors).")
 

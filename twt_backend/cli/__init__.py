@@ -18,7 +18,9 @@ COMMAND_MODULES = (
     "twt_backend.cli.project_cmds",  # init, import, queries
     "twt_backend.cli.teacher_cmds",  # teacher add/list/test, generate
     "twt_backend.cli.select_cmds",  # select, samples
-    "twt_backend.cli.train_cmds",  # train, refine, run
+    "twt_backend.cli.train_cmds",  # train
+    "twt_backend.cli.refine_cmds",  # refine
+    "twt_backend.cli.pipeline_cmds",  # run
     "twt_backend.cli.eval_cmds",  # eval
     "twt_backend.cli.report_cmds",  # report, export
     "twt_backend.cli.score_cmd",  # score

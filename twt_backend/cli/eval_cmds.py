@@ -1,30 +1,41 @@
-"""`twt eval`: a stage's student (0 = vanilla) on the test split, as a job in the foreground."""
+"""`twt eval`: a stage's student (0 = vanilla) or a trained baseline on the test split, as a
+job in the foreground."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from twt_backend import jobs
 from twt_backend.cli.follow import run_foreground
-from twt_backend.config import GenerationConfig
 from twt_backend.errors import UsageError
-from twt_backend.evaluation.runner import adapter_for, student_name
-from twt_backend.models import resolve_student
-from twt_backend.settings import load_config, with_overrides
 from twt_backend.store import Project
+
+# --method values: stage names, the trained baselines, and two aliases
+METHODS = ("stage0", "stage1", "stage2", "stage3", "stage4", "vanilla", "sft", "kd", "dss")
+ALIASES = {"vanilla": 0, "sft": 1}  # full-reasoning SFT only is HaRD stage 1 itself
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    ev = sub.add_parser("eval", help="Evaluate a stage's student (0 = vanilla) on the test split.")
+    ev = sub.add_parser(
+        "eval",
+        help="Evaluate a stage's student (0 = vanilla) or a baseline on the test split.",
+        description="Results are stored per method: stage0..stage4, kd, dss. The "
+        "full-reasoning SFT baseline is stage 1 (--method sft is --stage 1).",
+    )
     ev.add_argument("dir", help="Project folder.")
-    ev.add_argument(
+    which = ev.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--stage",
         type=int,
-        required=True,
         choices=range(0, 5),
         metavar="{0,1,2,3,4}",
         help="0 = vanilla student, 1..4 = after that stage.",
+    )
+    which.add_argument(
+        "--method",
+        choices=METHODS,
+        help="A stage (stage0..stage4; vanilla = stage0, sft = stage1) or a trained "
+        "baseline: kd (standard KD), dss (distilling step-by-step).",
     )
     ev.add_argument("--split", default="test", help="Query split to evaluate (default test).")
     ev.add_argument("--limit", type=int, help="Evaluate at most N queries.")
@@ -38,34 +49,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev.set_defaults(func=_eval)
 
 
+def eval_target(args: argparse.Namespace) -> int | str:
+    """The stage number or baseline name that --stage / --method name."""
+    if args.method is None:
+        return int(args.stage)
+    if args.method in ALIASES:
+        return ALIASES[args.method]
+    if args.method.startswith("stage"):
+        return int(args.method.removeprefix("stage"))
+    return str(args.method)
+
+
 def _eval(args: argparse.Namespace) -> int:
+    from twt_backend.evaluation.job import eval_job_config, method_name
+
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit: must be at least 1")
     if args.nproc < 1:
         raise UsageError("--nproc: must be at least 1")
+    target = eval_target(args)
     with Project.open(args.dir) as project:
-        if not project.scalar("SELECT COUNT(*) FROM queries WHERE split=?", (args.split,)):
-            raise UsageError(
-                f"{args.dir}: no queries in split {args.split!r}; import a test "
-                "split with `twt import DIR FILE --split test`"
-            )
-        adapter = adapter_for(project, args.stage)
-        generation = with_overrides(
-            load_config(project, GenerationConfig),
-            {
+        config = eval_job_config(
+            project,
+            target,
+            split=args.split,
+            limit=args.limit,
+            student=args.student,
+            nproc=args.nproc,
+            generation={
                 "max_new_tokens": args.max_new_tokens,
                 "batch_size": args.batch_size,
                 "temperature": args.temperature,
             },
         )
-        config = {
-            "stage": args.stage,
-            "split": args.split,
-            "limit": args.limit,
-            "student": resolve_student(student_name(project, args.student)),
-            "adapter": str(adapter) if adapter else None,
-            "nproc": args.nproc,
-            "generation": dataclasses.asdict(generation),
-        }
-        job_id = jobs.create_job(project, "eval", config, name=f"eval stage {args.stage}")
+        job_id = jobs.create_job(project, "eval", config, name=f"eval {method_name(target)}")
         return run_foreground(project, job_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 from rich.console import Console
 from rich.table import Table
@@ -34,7 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = job_sub.add_parser("run", help="Run one job in this process.")
     run.add_argument("dir", help="Project folder.")
     run.add_argument("id", type=int, help="Job id.")
-    run.set_defaults(func=lambda a: jobs.run_worker(a.dir, a.id))
+    run.set_defaults(func=_run_worker)
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    code = jobs.run_worker(args.dir, args.id)
+    # The job's end is recorded; skip interpreter teardown (seconds once torch is loaded).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _runs(args: argparse.Namespace) -> int:

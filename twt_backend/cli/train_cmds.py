@@ -18,6 +18,7 @@ from twt_backend.cli.follow import run_foreground
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
+from twt_backend.training.settings import BASELINES
 
 # config section -> (dataclass, flag prefix)
 SECTIONS: dict[str, tuple[type, str]] = {
@@ -68,13 +69,23 @@ def config_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return config
 
 
+def _target(config: dict[str, Any]) -> tuple[Any, Any]:
+    return config.get("baseline"), config.get("stage")
+
+
+def run_label(config: dict[str, Any]) -> str:
+    baseline = config.get("baseline")
+    return f"baseline {baseline}" if baseline else f"stage {config.get('stage')}"
+
+
 def find_resumable(project: Project, config: dict[str, Any]) -> int | None:
-    """The latest train job of the same stage and settings that did not finish."""
+    """The latest train job of the same stage (or baseline) and settings that did not
+    finish."""
     for job in reversed(jobs.list_jobs(project)):
-        if job["kind"] != "train" or job["config"].get("stage") != config["stage"]:
+        if job["kind"] != "train" or _target(job["config"]) != _target(config):
             continue
         if job["status"] in jobs.ACTIVE and jobs.pid_alive(job["pid"]):
-            raise UsageError(f"stage {config['stage']} is already training (job {job['id']})")
+            raise UsageError(f"{run_label(config)} is already training (job {job['id']})")
         if job["status"] == "finished":
             return None
         if job["status"] in ("interrupted", "cancelled", "failed", "queued"):
@@ -85,7 +96,11 @@ def find_resumable(project: Project, config: dict[str, Any]) -> int | None:
 def train_job_config(args: argparse.Namespace) -> dict[str, Any]:
     from twt_backend.training.settings import settings_from_config
 
-    config: dict[str, Any] = {"stage": args.stage, "n_stages": 4 if args.four_stage else 3}
+    config: dict[str, Any] = {"n_stages": 4 if args.four_stage else 3}
+    if args.baseline:
+        config.update(baseline=args.baseline, stage=0)
+    else:
+        config["stage"] = args.stage
     config.update(config_from_args(args))
     student = config["training"].get("student")
     if student and Path(student).expanduser().is_dir():  # the worker runs in the project folder
@@ -105,10 +120,11 @@ def _train(args: argparse.Namespace) -> int:
         preflight(project, settings_from_config(config))  # a refused stage creates no job
         jobs.reap_stale(project)
         job_id = find_resumable(project, config)
+        label = run_label(config)
         if job_id is None:
-            job_id = jobs.create_job(project, "train", config, name=f"train stage {args.stage}")
+            job_id = jobs.create_job(project, "train", config, name=f"train {label}")
         else:
-            print(f"resuming job {job_id} (stage {args.stage}) from its last checkpoint")
+            print(f"resuming job {job_id} ({label}) from its last checkpoint")
         code = run_foreground(project, job_id, quiet=args.quiet)
         if args.json:
             print(json.dumps(jobs.get_job(project, job_id), sort_keys=True, default=str))
@@ -118,19 +134,28 @@ def _train(args: argparse.Namespace) -> int:
 def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "train",
-        help="Train the student on one HaRD stage (LoRA), resuming an unfinished run.",
+        help="Train the student on one HaRD stage (LoRA) or a baseline, resuming an "
+        "unfinished run.",
         description="Stage 1: full reasoning; 2: compressed reasoning; 3: answer only "
         "(with --four-stage: 2 and 3 compressed, 4 answer only). Each stage starts from the "
-        "previous stage's adapter.",
+        "previous stage's adapter. Baselines start from the base student: kd (answer-only "
+        "fine-tuning on the teacher labels), dss (distilling step-by-step: [rationale] and "
+        "[label] tasks); stage 1 is the full-reasoning SFT baseline.",
     )
     parser.add_argument("dir", help="Project folder.")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
         "--stage",
         type=int,
-        required=True,
         choices=(1, 2, 3, 4),
         help="HaRD stage: 1 full reasoning, 2 compressed reasoning, 3 answer only "
         "(4: the four-stage variant's answer-only stage).",
+    )
+    which.add_argument(
+        "--baseline",
+        choices=BASELINES,
+        help="Train a baseline instead: kd (standard KD) or dss (distilling step-by-step); "
+        "adapter in artifacts/baselines/NAME/adapter.",
     )
     parser.add_argument(
         "--four-stage", action="store_true", help="The four-stage variant (stage 4 implies it)."

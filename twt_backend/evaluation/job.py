@@ -1,21 +1,38 @@
-"""The `eval` job: a stage's student (0 = vanilla) answers the test split; per query the
-output, its token count and correctness land in `eval_results`. Resumable."""
+"""The `eval` job: a stage's student (0 = vanilla) or a trained baseline answers the test
+split; per query the output, its token count and correctness land in `eval_results` under
+the method's name (``stage0``..``stage4``, ``kd``, ``dss``). Resumable.
+
+Config: ``{"stage": N}`` or ``{"baseline": "kd" | "dss"}``, plus "split", "limit",
+"student", "adapter", "nproc", "generation", and optionally "method" and "mode" overrides.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
+from twt_backend.config import GenerationConfig
+from twt_backend.errors import UsageError
 from twt_backend.evaluation.judge import judge_outputs
-from twt_backend.evaluation.runner import Item, launch_shards, run_items
+from twt_backend.evaluation.runner import Item, adapter_for, launch_shards, run_items, student_name
 from twt_backend.jobs import JobContext
+from twt_backend.settings import load_config, with_overrides
 from twt_backend.store import Project, utcnow
 from twt_backend.tasks import get_task
-from twt_backend.tasks.base import mode_for_stage
+from twt_backend.training.baselines import inference_prompt
+from twt_backend.training.settings import Target
 
 
-def method_name(stage: int) -> str:
-    return f"stage{stage}"
+def method_name(stage: Target) -> str:
+    """The eval_results method of a stage (``stage{N}``) or a baseline (its name)."""
+    return stage if isinstance(stage, str) and not stage.isdigit() else f"stage{int(stage)}"
+
+
+def eval_target(config: dict[str, Any]) -> Target:
+    """What an eval job evaluates: the baseline it names, else its stage."""
+    return str(config["baseline"]) if config.get("baseline") else int(config["stage"])
 
 
 def n_stages(project: Project) -> int:
@@ -25,8 +42,9 @@ def n_stages(project: Project) -> int:
 def eval_items(project: Project, config: dict[str, Any]) -> list[Item]:
     """Queries of the split still without a result for this method, in id order."""
     task = get_task(project.task)
-    stage = int(config["stage"])
-    method = config.get("method") or method_name(stage)
+    target = eval_target(config)
+    method = config.get("method") or method_name(target)
+    stages = n_stages(project)
     limit = config.get("limit")
     rows = project.rows(
         "SELECT id, payload, reference FROM queries WHERE split=? ORDER BY id"
@@ -42,13 +60,10 @@ def eval_items(project: Project, config: dict[str, Any]) -> list[Item]:
         if row["id"] in done:
             continue
         payload = json.loads(row["payload"])
-        prompt = (
-            task.vanilla_prompt(payload)
-            if stage == 0
-            else task.student_prompt(
-                payload, config.get("mode") or mode_for_stage(stage, n_stages(project))
-            )
-        )
+        if config.get("mode") and target != 0:
+            prompt = task.student_prompt(payload, config["mode"])
+        else:
+            prompt = inference_prompt(task, payload, target, stages)
         items.append(Item(row["id"], prompt, payload, row["reference"]))
     return items
 
@@ -75,6 +90,61 @@ def make_writer(method: str, job_id: int, task_name: str):  # type: ignore[no-un
     return write
 
 
+def trained_student(project: Project, target: Target) -> str | None:
+    """The base model a stage or baseline was trained on (its run config), if recorded."""
+    from twt_backend.training.settings import run_config_path
+
+    if target == 0:
+        return None
+    path = run_config_path(project.root, target)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("student_path")
+
+
+def eval_job_config(
+    project: Project,
+    target: Target,
+    split: str = "test",
+    limit: int | None = None,
+    student: str | None = None,
+    nproc: int = 1,
+    generation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A checked eval job config for a stage (0 = vanilla) or a baseline, as the CLI and
+    the GUI start it; UsageError when the split is empty or the adapter is not trained."""
+    if not project.scalar("SELECT COUNT(*) FROM queries WHERE split=?", (split,)):
+        raise UsageError(
+            f"{project.root}: no queries in split {split!r}; import a test "
+            "split with `twt import DIR FILE --split test`"
+        )
+    adapter = adapter_for(project, target)
+    base = student or trained_student(project, target) or student_name(project)
+    settings = with_overrides(load_config(project, GenerationConfig), generation or {})
+    config: dict[str, Any] = (
+        {"baseline": target}
+        if isinstance(target, str) and not target.isdigit()
+        else {"stage": int(target)}
+    )
+    return {
+        **config,
+        "method": method_name(target),
+        "split": split,
+        "limit": limit,
+        "student": _local_or_name(base),
+        "adapter": str(adapter) if adapter else None,
+        "nproc": nproc,
+        "generation": dataclasses.asdict(settings),
+    }
+
+
+def _local_or_name(student: str) -> str:
+    """A folder as an absolute path; a name as is (the worker resolves it, converting
+    SmolLM2 on first use, so starting a job never waits for that)."""
+    path = Path(student).expanduser()
+    return str(path.resolve()) if path.is_dir() else student
+
+
 def summary(project: Project, method: str) -> dict[str, Any]:
     row = project.rows(
         "SELECT COUNT(*) AS n, COALESCE(SUM(correct), 0) AS correct, AVG(tokens) AS mean_tokens "
@@ -93,8 +163,7 @@ def summary(project: Project, method: str) -> dict[str, Any]:
 
 def run_job(ctx: JobContext, rank: int = 0, world_size: int = 1) -> None:
     project = ctx.project
-    stage = int(ctx.config["stage"])
-    method = ctx.config.get("method") or method_name(stage)
+    method = ctx.config.get("method") or method_name(eval_target(ctx.config))
     items = eval_items(project, ctx.config)
     nproc = int(ctx.config.get("nproc", 1))
     if nproc > 1 and world_size == 1:

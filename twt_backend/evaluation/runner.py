@@ -24,18 +24,25 @@ from twt_backend.store import Project
 
 
 def adapter_for(project: Project, stage: int | str) -> Path | None:
-    """The LoRA adapter trained by a stage (None for stage 0, the vanilla student)."""
-    from twt_backend.training.settings import adapter_dir, stage_finished
+    """The LoRA adapter trained by a stage or a baseline (None for stage 0, the vanilla
+    student); UsageError when it has not been trained."""
+    from twt_backend.training.settings import adapter_dir, check_baseline, stage_finished
 
-    if int(stage) == 0:
+    baseline = isinstance(stage, str) and not stage.isdigit()
+    target: int | str = check_baseline(str(stage)) if baseline else int(stage)
+    if target == 0:
         return None
-    if not stage_finished(project.root, int(stage)):
-        raise UsageError(
-            f"stage {stage} has not been trained yet (no adapter in "
-            f"{adapter_dir(project.root, int(stage))}); run `twt train {project.root} "
-            f"--stage {stage}` first"
+    if not stage_finished(project.root, target):
+        what, flag = (
+            (f"baseline {target}", f"--baseline {target}")
+            if baseline
+            else (f"stage {target}", f"--stage {target}")
         )
-    return adapter_dir(project.root, int(stage))
+        raise UsageError(
+            f"{what} has not been trained yet (no adapter in "
+            f"{adapter_dir(project.root, target)}); run `twt train {project.root} {flag}` first"
+        )
+    return adapter_dir(project.root, target)
 
 
 def student_name(project: Project, override: str | None = None) -> str:

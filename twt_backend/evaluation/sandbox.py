@@ -73,6 +73,7 @@ def _bwrap_argv(base: Path) -> list[str]:
         "--remount-ro", "/dev",
         "--proc", "/proc",
         "--size", size, "--tmpfs", "/tmp",
+        *_interpreter_binds(),
         "--size", size, "--tmpfs", work,
         "--ro-bind", str(base / "main.py"), f"{work}/main.py",
         "--chdir", work,
@@ -80,6 +81,24 @@ def _bwrap_argv(base: Path) -> list[str]:
         "--cap-drop", "ALL",
         "--die-with-parent", "--new-session",
     ]  # fmt: skip
+
+
+def _interpreter_binds() -> list[str]:
+    """Read-only views of the interpreter where it lives under /tmp (hidden by the tmpfs),
+    e.g. a CI checkout in /tmp with its .venv."""
+    roots = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        str(Path(sys.executable).parent),
+        str(Path(os.path.realpath(sys.executable)).parent),
+    }
+    under_tmp = sorted(r for r in roots if Path(r).is_relative_to("/tmp") and Path(r).exists())
+    binds: list[str] = []
+    for root in under_tmp:
+        if not any(root != other and Path(root).is_relative_to(other) for other in under_tmp):
+            binds += ["--ro-bind", root, root]
+    return binds
 
 
 @lru_cache(maxsize=1)

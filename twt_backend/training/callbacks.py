@@ -19,9 +19,10 @@ LOSSES = ("loss", "eval_loss", "train_loss")
 class StoreCallback(TrainerCallback):  # type: ignore[misc]
     """Writes step, loss, learning rate, grad norm, tokens/s, epoch and ETA to the store."""
 
-    def __init__(self, ctx: JobContext, stage: int, log_path: Path):
+    def __init__(self, ctx: JobContext, stage: int | str, log_path: Path):
         self.ctx = ctx
-        self.stage = stage
+        self.stage = stage  # a stage number, or a baseline's name
+        self.label = f"baseline {stage}" if isinstance(stage, str) else f"stage {stage}"
         self.log_path = log_path
         self._start_time = 0.0
         self._start_step = 0
@@ -71,7 +72,7 @@ class StoreCallback(TrainerCallback):  # type: ignore[misc]
             force=force,
             stage=self.stage,
             bars={"train": bar},
-            message=f"stage {self.stage}: step {state.global_step}/{state.max_steps}",
+            message=f"{self.label}: step {state.global_step}/{state.max_steps}",
         )
 
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twt_backend.jobs import JobContext
+    from twt_backend.training.live_eval import LiveEvalCallback
+    from twt_backend.training.settings import RunSettings
 
 CANCELLED_EXIT = 130
 
@@ -40,18 +44,6 @@ def read_examples(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def split_eval(features: list[Any], eval_size: int, seed: int) -> tuple[list[Any], list[Any]]:
-    """Hold out up to `eval_size` examples, never more than a tenth of the set."""
-    count = min(eval_size, len(features) // 10)
-    if count <= 0:
-        return features, []
-    order = list(range(len(features)))
-    random.Random(seed).shuffle(order)
-    held = set(order[:count])
-    train = [f for i, f in enumerate(features) if i not in held]
-    return train, [features[i] for i in sorted(held)]
-
-
 def run(run_config: dict[str, Any], stop: threading.Event) -> int:
     from twt_backend.jobs import JobContext
     from twt_backend.training import engine
@@ -61,18 +53,19 @@ def run(run_config: dict[str, Any], stop: threading.Event) -> int:
 
     settings = settings_from_config(run_config["settings"])
     training = settings.training
+    stage_dir = Path(run_config["stage_dir"])
     ctx = JobContext(
         Path(run_config["project"]),
         int(run_config["job_id"]),
         "train",
         run_config["settings"],
-        Path(run_config["stage_dir"]),
+        stage_dir,
     )
     tokenizer = engine.load_tokenizer(run_config["student_path"])
-    features = tokenize_examples(
+    train_features = tokenize_examples(
         tokenizer, read_examples(Path(run_config["data"])), training.max_length
     )
-    train_features, eval_features = split_eval(features, training.eval_size, training.seed)
+    eval_features = _held_out_features(tokenizer, run_config, training.max_length)
     model = engine.load_base(
         run_config["student_path"], settings.lora, engine.bf16_enabled(training.bf16)
     )
@@ -85,8 +78,10 @@ def run(run_config: dict[str, Any], stop: threading.Event) -> int:
         Path(dist_config) if dist_config else None,
         has_eval=bool(eval_features),
     )
+    metrics_log = stage_dir / "train_metrics.jsonl"
     callbacks = [
-        StoreCallback(ctx, settings.stage, Path(run_config["stage_dir"]) / "train_metrics.jsonl"),
+        StoreCallback(ctx, settings.target, metrics_log),
+        _live_eval(ctx, run_config, settings, metrics_log),
         StopCallback(stop),
     ]
     trainer = engine.build_trainer(model, tokenizer, args, train_features, eval_features, callbacks)
@@ -103,6 +98,42 @@ def run(run_config: dict[str, Any], stop: threading.Event) -> int:
         shutil.rmtree(merged, ignore_errors=True)
         engine.export_merged(run_config["student_path"], Path(run_config["adapter"]), merged)
     return 0
+
+
+def _held_out_features(
+    tokenizer: Any, run_config: dict[str, Any], max_length: int
+) -> list[dict[str, list[int]]]:
+    """The validation slice's examples, tokenised (for eval_loss); [] when none."""
+    from twt_backend.training.datasets import tokenize_example
+
+    path = run_config.get("eval_data")
+    if not path:
+        return []
+    features = [tokenize_example(tokenizer, ex, max_length) for ex in read_examples(Path(path))]
+    return [f for f in features if f is not None]
+
+
+def _live_eval(
+    ctx: JobContext, run_config: dict[str, Any], settings: RunSettings, metrics_log: Path
+) -> LiveEvalCallback:
+    from twt_backend.config import GenerationConfig
+    from twt_backend.training.live_eval import LiveEvalCallback
+
+    path = run_config.get("live_eval")
+    items = read_examples(Path(path)) if path else []
+    generation = GenerationConfig(
+        temperature=0.0,
+        max_new_tokens=int(run_config.get("live_eval_max_new_tokens", 256)),
+        batch_size=settings.training.batch_size,
+    )
+    return LiveEvalCallback(
+        ctx,
+        items,
+        run_config["task"],
+        generation,
+        metrics_log,
+        sharded_weights=settings.launch.distributed in ("zero3", "fsdp"),
+    )
 
 
 def _write_rank_file(run_config: dict[str, Any], trainer: Any, metrics: dict[str, Any]) -> None:

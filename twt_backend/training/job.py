@@ -25,17 +25,20 @@ from twt_backend.jobs import JobCancelled, JobContext
 from twt_backend.models import resolve_student
 from twt_backend.store import Project
 from twt_backend.training import settings as paths
+from twt_backend.training.baselines import baseline_examples
 from twt_backend.training.datasets import stage_examples
 from twt_backend.training.launch import launch_argv, world_size, write_distributed_config
 from twt_backend.training.settings import RunSettings, settings_from_config
+from twt_backend.training.validation import live_eval_items, live_max_new_tokens, split_examples
 
 CHILD_GRACE_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def stage_student(project_root: Path, settings: RunSettings) -> tuple[str, str | None]:
-    """The base model path and the adapter to start from (the previous stage's)."""
-    if settings.stage == 1:
+    """The base model path and the adapter to start from (the previous stage's; none for
+    stage 1 and the baselines)."""
+    if settings.stage <= 1:
         return resolve_student(settings.training.student), None
     previous = settings.stage - 1
     adapter = paths.adapter_dir(project_root, previous)
@@ -49,11 +52,18 @@ def stage_student(project_root: Path, settings: RunSettings) -> tuple[str, str |
     return str(previous_config["student_path"]), str(adapter)
 
 
+def run_examples(project: Project, settings: RunSettings) -> list[dict[str, Any]]:
+    """The training examples of the stage or baseline (validation slice included)."""
+    if settings.baseline:
+        return baseline_examples(project, settings.baseline)
+    return stage_examples(project, settings.stage, settings.n_stages)
+
+
 def preflight(project: Project, settings: RunSettings) -> int:
     """Refuse a stage that cannot start (before any job exists); the number of examples."""
     if settings.stage > 1:
         stage_student(project.root.resolve(), settings)  # needs the previous adapter
-    return len(stage_examples(project, settings.stage, settings.n_stages))
+    return len(run_examples(project, settings))
 
 
 def prepare_checkpoints(folder: Path, job_id: int) -> bool:
@@ -68,39 +78,54 @@ def prepare_checkpoints(folder: Path, job_id: int) -> bool:
 
 def write_run_config(ctx: JobContext, project: Project, settings: RunSettings) -> Path:
     root = project.root.resolve()
-    stage = settings.stage
-    folder = paths.stage_dir(root, stage)
+    target = settings.target
+    folder = paths.stage_dir(root, target)
     folder.mkdir(parents=True, exist_ok=True)
     student_path, init_adapter = stage_student(root, settings)
-    examples = stage_examples(project, stage, settings.n_stages)
-    data = folder / "train_data.jsonl"
-    with open(data, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(example) + "\n" for example in examples)
-    checkpoints = paths.checkpoints_dir(root, stage)
+    examples = run_examples(project, settings)
+    training = settings.training
+    train, held, held_ids = split_examples(examples, training.eval_size, training.seed)
+    live = live_eval_items(project, held_ids, target, settings.n_stages)
+    checkpoints = paths.checkpoints_dir(root, target)
     resume = prepare_checkpoints(checkpoints, ctx.job_id)
     dist_config = write_distributed_config(settings.launch, folder / "distributed")
     run_config: dict[str, Any] = {
         "settings": settings.to_config(),
         "project": str(root),
+        "task": project.task,
         "job_id": ctx.job_id,
         "stage_dir": str(folder),
         "student_path": student_path,
         "init_adapter": init_adapter,
-        "data": str(data),
+        "data": str(_write_jsonl(folder / "train_data.jsonl", train)),
+        "eval_data": str(_write_jsonl(folder / "eval_data.jsonl", held)),
+        "live_eval": str(_write_jsonl(folder / "live_eval.jsonl", live)),
+        "live_eval_max_new_tokens": live_max_new_tokens(
+            project.task, target, settings.n_stages, training.eval_max_new_tokens
+        ),
         "n_examples": len(examples),
+        "n_train_examples": len(train),
+        "n_validation_queries": len(held_ids),
         "checkpoints": str(checkpoints),
-        "adapter": str(paths.adapter_dir(root, stage)),
-        "merged": str(paths.merged_dir(root, stage)),
+        "adapter": str(paths.adapter_dir(root, target)),
+        "merged": str(paths.merged_dir(root, target)),
         "distributed_config": str(dist_config) if dist_config else None,
         "resume": resume,
     }
-    path = paths.run_config_path(root, stage)
+    path = paths.run_config_path(root, target)
     path.write_text(json.dumps(run_config, indent=2, sort_keys=True), encoding="utf-8")
     ctx.log(
-        f"stage {stage}: {len(examples)} examples, student {student_path}"
+        f"{settings.label}: {len(train)} training examples, {len(held_ids)} validation "
+        f"queries, student {student_path}"
         + (f", from adapter {init_adapter}" if init_adapter else "")
         + (", resuming from the last checkpoint" if resume else "")
     )
+    return path
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
     return path
 
 
@@ -171,7 +196,7 @@ def _log_tail(path: Path, lines: int = 1) -> str:
 def run_job(ctx: JobContext) -> None:
     settings = settings_from_config(ctx.config)
     project = ctx.project
-    stage = settings.stage
+    target, label = settings.target, settings.label
     config_path = write_run_config(ctx, project, settings)
     argv = launch_argv(
         settings.launch,
@@ -179,20 +204,20 @@ def run_job(ctx: JobContext) -> None:
         json.loads(config_path.read_text())["distributed_config"],
     )
     ctx.log(f"launch ({world_size(settings.launch)} process(es)): {shlex.join(argv)}")
-    log_path = paths.stage_dir(project.root, stage) / "train.log"
-    ctx.progress(force=True, stage=stage, message=f"stage {stage}: starting the trainer")
+    log_path = paths.stage_dir(project.root, target) / "train.log"
+    ctx.progress(force=True, stage=target, message=f"{label}: starting the trainer")
     code = follow(ctx, start_launcher(argv, project.root, log_path))
     if ctx.cancelled.is_set() or code == 130:
         raise JobCancelled()
     if code != 0:
         raise TwtError(
-            f"stage {stage}: the trainer exited with code {code} ({log_path}): {_log_tail(log_path)}"
+            f"{label}: the trainer exited with code {code} ({log_path}): {_log_tail(log_path)}"
         )
-    adapter = paths.adapter_dir(project.root, stage)
-    if not paths.stage_finished(project.root, stage):
-        raise TwtError(f"stage {stage}: the trainer ended without saving {adapter}")
-    ctx.event("stage_trained", stage=stage, adapter=str(adapter))
-    message = f"stage {stage} trained: adapter in {adapter}"
+    adapter = paths.adapter_dir(project.root, target)
+    if not paths.stage_finished(project.root, target):
+        raise TwtError(f"{label}: the trainer ended without saving {adapter}")
+    ctx.event("stage_trained", stage=target, adapter=str(adapter))
+    message = f"{label} trained: adapter in {adapter}"
     ctx.progress(force=True, **{**_current_progress(ctx), "message": message})
 
 

@@ -2,12 +2,15 @@
 
 A "train" job's config is ``{"stage": N, "n_stages": 3, "training": {...},
 "lora": {...}, "launch": {...}}``; the three dicts hold fields of TrainingConfig,
-LoraConfig and LaunchConfig (missing fields take the paper's defaults).
+LoraConfig and LaunchConfig (missing fields take the paper's defaults). A baseline's
+config names it instead of a stage: ``{"baseline": "kd" | "dss", "stage": 0, ...}``
+(stage 0: it trains from the base student; see `training.baselines`).
 
 Per stage, under ``artifacts/stages/stage{N}/``: ``adapter/`` (the LoRA adapter and the
 tokenizer), ``run_config.json``, ``train.log``, ``checkpoints/`` (of the job named in
 ``checkpoints/JOB``), ``merged/`` (optional merged model) and ``distributed/`` (generated
-DeepSpeed / FSDP / accelerate configs).
+DeepSpeed / FSDP / accelerate configs). A baseline's artifacts live the same way under
+``artifacts/baselines/{name}/``: the path helpers take a stage number or a baseline name.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig, from_di
 from twt_backend.errors import UsageError
 
 MAX_STAGES = 4
+BASELINES = ("kd", "dss")  # trained baselines; stage 0 (vanilla) and stage 1 (SFT) need no run
+
+Target = int | str  # a HaRD stage number or a baseline name
 
 
 @dataclass
@@ -30,29 +36,49 @@ class RunSettings:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+    baseline: str | None = None
+
+    @property
+    def target(self) -> Target:
+        """What this run trains: the stage number, or the baseline's name."""
+        return self.baseline or self.stage
+
+    @property
+    def label(self) -> str:
+        return f"baseline {self.baseline}" if self.baseline else f"stage {self.stage}"
 
     def validate(self) -> None:
         if self.n_stages not in (3, 4):
             raise UsageError(f"n_stages: {self.n_stages} is not 3 or 4")
-        if not 1 <= self.stage <= self.n_stages:
+        if self.baseline is not None:
+            check_baseline(self.baseline)
+            if self.stage != 0:
+                raise UsageError(f"baseline {self.baseline}: stage must be 0, not {self.stage}")
+        elif not 1 <= self.stage <= self.n_stages:
             raise UsageError(f"stage: {self.stage} is not between 1 and {self.n_stages}")
 
     def to_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        config = dataclasses.asdict(self)
+        if config["baseline"] is None:
+            del config["baseline"]  # a stage's config stays as it always was
+        return config
 
 
 def settings_from_config(config: dict[str, Any]) -> RunSettings:
-    known = {"stage", "n_stages", "training", "lora", "launch"}
+    known = {"stage", "n_stages", "training", "lora", "launch", "baseline"}
     unknown = sorted(set(config) - known)
     if unknown:
         raise UsageError(f"train job: unknown option(s) {', '.join(unknown)}")
-    if "stage" not in config:
+    baseline = config.get("baseline")
+    if "stage" not in config and not baseline:
         raise UsageError("train job: the config names no stage")
+    stage = int(config.get("stage", 0))
     n_stages = int(config.get("n_stages", 3))
-    if int(config["stage"]) == MAX_STAGES:
+    if stage == MAX_STAGES:
         n_stages = MAX_STAGES  # stage 4 only exists in the four-stage variant
     settings = RunSettings(
-        stage=int(config["stage"]),
+        stage=stage,
+        baseline=str(baseline) if baseline else None,
         n_stages=n_stages,
         training=from_dict(TrainingConfig, config.get("training", {})),
         lora=from_dict(LoraConfig, config.get("lora", {})),
@@ -62,26 +88,35 @@ def settings_from_config(config: dict[str, Any]) -> RunSettings:
     return settings
 
 
-def stage_dir(project_root: str | Path, stage: int) -> Path:
-    return Path(project_root) / "artifacts" / "stages" / f"stage{stage}"
+def check_baseline(name: str) -> str:
+    if name not in BASELINES:
+        raise UsageError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
+    return name
 
 
-def adapter_dir(project_root: str | Path, stage: int) -> Path:
+def stage_dir(project_root: str | Path, stage: Target) -> Path:
+    """A stage's folder (`stages/stage{N}`), or a baseline's (`baselines/{name}`)."""
+    if isinstance(stage, str) and not stage.isdigit():
+        return Path(project_root) / "artifacts" / "baselines" / check_baseline(stage)
+    return Path(project_root) / "artifacts" / "stages" / f"stage{int(stage)}"
+
+
+def adapter_dir(project_root: str | Path, stage: Target) -> Path:
     """The trained LoRA adapter of a stage (what inference and the next stage load)."""
     return stage_dir(project_root, stage) / "adapter"
 
 
-def checkpoints_dir(project_root: str | Path, stage: int) -> Path:
+def checkpoints_dir(project_root: str | Path, stage: Target) -> Path:
     return stage_dir(project_root, stage) / "checkpoints"
 
 
-def merged_dir(project_root: str | Path, stage: int) -> Path:
+def merged_dir(project_root: str | Path, stage: Target) -> Path:
     return stage_dir(project_root, stage) / "merged"
 
 
-def run_config_path(project_root: str | Path, stage: int) -> Path:
+def run_config_path(project_root: str | Path, stage: Target) -> Path:
     return stage_dir(project_root, stage) / "run_config.json"
 
 
-def stage_finished(project_root: str | Path, stage: int) -> bool:
+def stage_finished(project_root: str | Path, stage: Target) -> bool:
     return (adapter_dir(project_root, stage) / "adapter_config.json").is_file()

@@ -1,4 +1,5 @@
-"""Training page: launch HaRD stages and baselines; live loss, learning rate, tokens/s."""
+"""Training page: launch HaRD stages and baselines, evaluate them; live loss, learning rate,
+tokens/s, and the live evaluation's accuracy and output tokens."""
 
 from __future__ import annotations
 
@@ -30,7 +31,14 @@ from twt_backend.config import LaunchConfig
 from twt_backend.errors import TwtError
 from twt_gui.pages.base import Page
 from twt_gui.pages.jobs_ctl import cancel_job
-from twt_gui.pages.training_ctl import MetricSeries, TrainingController, plot_of
+from twt_gui.pages.training_ctl import (
+    BASELINES,
+    EVAL_TARGETS,
+    MetricSeries,
+    TrainingController,
+    plot_of,
+    target_label,
+)
 from twt_gui.session import ProjectSession
 from twt_gui.widgets import EmptyState, StatePanel
 
@@ -74,11 +82,10 @@ class TrainingPage(Page):
         self.what = QComboBox()
         for stage in (1, 2, 3, 4):
             self.what.addItem(f"Train stage {stage}", ("train", stage))
-        for stage in (0, 1, 2, 3, 4):
-            label = (
-                "Evaluate vanilla student (stage 0)" if stage == 0 else f"Evaluate stage {stage}"
-            )
-            self.what.addItem(label, ("eval", stage))
+        for name, title in BASELINES.items():
+            self.what.addItem(f"Train baseline: {title} ({name})", ("train", name))
+        for target in EVAL_TARGETS:
+            self.what.addItem(f"Evaluate {target_label(target)}", ("eval", target))
         self.launcher = QComboBox()
         self.launcher.addItem("Single process", "single")
         self.launcher.addItem("N GPUs (torchrun)", "torchrun")
@@ -102,6 +109,7 @@ class TrainingPage(Page):
         self.start_button.clicked.connect(self.start)
         grid.addWidget(self.start_button, len(rows), 0, 1, 2)
         layout.addWidget(box)
+        layout.addWidget(self._build_baselines())
         layout.addWidget(QLabel("<b>Runs</b> (they go on when the app closes)"))
         self.runs = QListWidget()
         self.runs.currentItemChanged.connect(lambda *_: self.follow_selected())
@@ -111,12 +119,43 @@ class TrainingPage(Page):
         layout.addWidget(self.cancel_button)
         return left
 
+    def _build_baselines(self) -> QWidget:
+        """One click per baseline: train it from the base student, or evaluate it."""
+        box = QGroupBox("Baselines")
+        grid = QGridLayout(box)
+        self.baseline_buttons: dict[tuple[str, int | str], QPushButton] = {}
+        actions = [("eval", 0, "Evaluate vanilla"), ("eval", 1, "Evaluate SFT (stage 1)")]
+        for name in BASELINES:
+            actions += [
+                ("train", name, f"Train {name.upper()}"),
+                ("eval", name, f"Evaluate {name.upper()}"),
+            ]
+        for i, (kind, target, text) in enumerate(actions):
+            button = QPushButton(text)
+            button.setToolTip(
+                f"{'Train' if kind == 'train' else 'Evaluate'} {target_label(target)}"
+                + (f": {BASELINES[target]}" if isinstance(target, str) else "")
+            )
+            button.clicked.connect(lambda _=False, k=kind, t=target: self.launch(k, t))
+            grid.addWidget(button, i // 2, i % 2)
+            self.baseline_buttons[(kind, target)] = button
+        return box
+
     def _build_right(self) -> QWidget:
         self.run_status = QLabel("Select a run to see its curves.")
         self.loss_plot = self._plot("Loss", "loss")
         self.lr_plot = self._plot("Learning rate", "lr")
         self.tps_plot = self._plot("Throughput", "tokens/s")
-        self.plots = {"loss": self.loss_plot, "lr": self.lr_plot, "throughput": self.tps_plot}
+        self.accuracy_plot = self._plot("Validation accuracy (live)", "accuracy")
+        self.accuracy_plot.setYRange(0.0, 1.0)
+        self.output_tokens_plot = self._plot("Validation output tokens (live)", "mean tokens")
+        self.plots = {
+            "loss": self.loss_plot,
+            "lr": self.lr_plot,
+            "throughput": self.tps_plot,
+            "accuracy": self.accuracy_plot,
+            "output_tokens": self.output_tokens_plot,
+        }
         self.log = QPlainTextEdit(readOnly=True)
         self.log.setMaximumBlockCount(2000)
         small = QWidget()
@@ -124,11 +163,17 @@ class TrainingPage(Page):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.lr_plot)
         row.addWidget(self.tps_plot)
+        live = QWidget()
+        live_row = QHBoxLayout(live)
+        live_row.setContentsMargins(0, 0, 0, 0)
+        live_row.addWidget(self.accuracy_plot)
+        live_row.addWidget(self.output_tokens_plot)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.loss_plot)
+        splitter.addWidget(live)
         splitter.addWidget(small)
         splitter.addWidget(self.log)
-        splitter.setSizes([320, 200, 140])
+        splitter.setSizes([260, 180, 160, 120])
         right = QWidget()
         layout = QVBoxLayout(right)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -243,9 +288,10 @@ class TrainingPage(Page):
             curve = self.curves.get(name)
             if curve is None:
                 colour = COLOURS[k % len(COLOURS)]
-                if name.startswith("eval"):
+                if name.startswith("eval"):  # evaluation points; live accuracy/tokens joined
+                    pen = pg.mkPen(colour, width=1) if plot != "loss" else None
                     curve = self.plots[plot].plot(
-                        name=name, pen=None, symbol="o", symbolBrush=colour, symbolSize=8
+                        name=name, pen=pen, symbol="o", symbolBrush=colour, symbolSize=8
                     )
                 else:
                     curve = self.plots[plot].plot(name=name, pen=pg.mkPen(colour, width=2))
@@ -273,14 +319,18 @@ class TrainingPage(Page):
         )
 
     def start(self) -> int | None:
+        kind, target = self.what.currentData()
+        return self.launch(kind, target)
+
+    def launch(self, kind: str, target: int | str) -> int | None:
+        """Start training (a stage or a baseline) or an evaluation; the job id."""
         if self.controller is None:
             return None
-        kind, stage = self.what.currentData()
         try:
             if kind == "train":
-                job_id = self.controller.start_training(stage, self.launch_config())
+                job_id = self.controller.start_training(target, self.launch_config())
             else:
-                job_id = self.controller.start_eval(stage)
+                job_id = self.controller.start_eval(target)
         except TwtError as exc:
             QMessageBox.warning(self, "Training", str(exc))
             return None

@@ -14,11 +14,24 @@ from twt_backend.store import Project
 from twt_gui.pages.jobs_ctl import job_rows, start_job, tail
 
 KINDS = ("train", "eval")
-BASELINES = ("vanilla (stage 0)",)
+# baselines the page trains, and what it can evaluate (stage 0 is the vanilla student,
+# stage 1 the full-reasoning SFT baseline)
+BASELINES = {"kd": "standard KD", "dss": "distilling step-by-step"}
+EVAL_TARGETS: tuple[int | str, ...] = (0, 1, 2, 3, 4, "kd", "dss")
+LIVE_EVAL_PLOTS = {"eval_accuracy": "accuracy", "eval_output_tokens": "output_tokens"}
+
+
+def target_label(target: int | str) -> str:
+    if isinstance(target, str):
+        return f"baseline {target}"
+    return "vanilla student (stage 0)" if target == 0 else f"stage {target}"
 
 
 def plot_of(name: str) -> str | None:
-    """Which plot a metric belongs to: loss, lr or throughput (None: not plotted)."""
+    """Which plot a metric belongs to: loss, lr, throughput, or the live evaluation's
+    accuracy and output tokens (None: not plotted)."""
+    if name in LIVE_EVAL_PLOTS:
+        return LIVE_EVAL_PLOTS[name]
     if name.endswith("loss"):
         return "loss"
     if name in ("learning_rate", "lr"):
@@ -71,29 +84,46 @@ class TrainingController:
         for row in rows:
             config = json.loads(row["config"])
             row["stage"] = config.get("stage")
-            row["label"] = (
-                f"#{row['id']} {row['kind']} stage {row['stage']} — {row['status']}"
-                if row["stage"] is not None
-                else f"#{row['id']} {row['kind']} — {row['status']}"
+            row["baseline"] = config.get("baseline")
+            what = (
+                f" baseline {row['baseline']}"
+                if row["baseline"]
+                else (f" stage {row['stage']}" if row["stage"] is not None else "")
             )
+            row["label"] = f"#{row['id']} {row['kind']}{what} — {row['status']}"
         return rows
 
-    def start_training(self, stage: int, launch: LaunchConfig, n_stages: int = 3) -> int:
+    def training_config(
+        self, target: int | str, launch: LaunchConfig, n_stages: int = 3
+    ) -> dict[str, Any]:
+        """The train job config of a stage, or of a baseline ("kd", "dss")."""
+        from twt_backend.training.settings import settings_from_config
+
         training, lora, _ = self.settings()
-        config = {
-            "stage": stage,
+        config: dict[str, Any] = {
             "n_stages": n_stages,
             "training": dataclasses.asdict(training),
             "lora": dataclasses.asdict(lora),
             "launch": dataclasses.asdict(launch),
         }
-        return start_job(self.project, "train", config, name=f"stage{stage}")
+        if isinstance(target, str):
+            config.update(baseline=target, stage=0)
+        else:
+            config["stage"] = target
+        return settings_from_config(config).to_config()
 
-    def start_eval(self, stage: int, limit: int | None = None) -> int:
-        config: dict[str, Any] = {"stage": stage, "split": "test"}
-        if limit:
-            config["limit"] = limit
-        return start_job(self.project, "eval", config, name=f"eval stage{stage}")
+    def start_training(self, target: int | str, launch: LaunchConfig, n_stages: int = 3) -> int:
+        config = self.training_config(target, launch, n_stages)
+        name = f"baseline {target}" if isinstance(target, str) else f"stage{target}"
+        return start_job(self.project, "train", config, name=name)
+
+    def start_eval(self, target: int | str, limit: int | None = None) -> int:
+        """Evaluate a stage (0: the vanilla student) or a trained baseline on the test split;
+        UsageError (no test split, untrained adapter) before any job exists."""
+        from twt_backend.evaluation.job import eval_job_config, method_name
+
+        config = eval_job_config(self.project, target, limit=limit)
+        return start_job(self.project, "eval", config, name=f"eval {method_name(target)}")
 
     def job(self, job_id: int) -> dict[str, Any]:
         return jobs.get_job(self.project, job_id)

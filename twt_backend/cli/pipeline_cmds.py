@@ -1,0 +1,103 @@
+"""`twt run`: the whole pipeline as one job in the foreground; resumable, skips finished steps.
+
+Settings come from the project (GUI Setup page); the flags override them for this run.
+Ctrl-C cancels the running step cleanly; `twt run` again resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from twt_backend.config import TrainingConfig, field_meta
+from twt_backend.errors import UsageError
+from twt_backend.store import Project
+
+TRAINING_FLAGS = {
+    "epochs": float,
+    "max_steps": int,
+    "batch_size": int,
+    "lr": float,
+    "max_length": int,
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "run",
+        help="Run the whole pipeline (label, select, stages, refinement, eval); resumable.",
+        description="labelling -> selection -> stage 1 -> student answers -> refinement -> "
+        "stage 2 -> stage 3 (-> stage 4) -> evaluation of every stage on the test split. "
+        "Each step is its own job; finished steps are skipped.",
+    )
+    parser.add_argument("dir", help="Project folder.")
+    parser.add_argument(
+        "--stages", type=int, choices=(3, 4), default=3, help="3 stages, or the four-stage variant."
+    )
+    parser.add_argument("--student", help="Student model folder or name (default: project's).")
+    for name, kind in TRAINING_FLAGS.items():
+        help_text = field_meta(TrainingConfig, name)["help"]
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text)
+    parser.add_argument("--lora-rank", type=int, help="LoRA rank r.")
+    parser.add_argument("--nproc", type=int, default=1, help="Processes (GPUs) per step.")
+    parser.add_argument("--limit", type=int, help="Evaluate at most N test queries per stage.")
+    parser.add_argument("--max-new-tokens", type=int, help="Student answer length limit.")
+    parser.add_argument(
+        "--refine-method", choices=("teacher", "fixed-length", "compressor"), help="Refinement."
+    )
+    parser.add_argument("--no-eval", action="store_true", help="Skip the evaluation steps.")
+    parser.add_argument("--quiet", action="store_true", help="No progress display.")
+    parser.add_argument("--json", action="store_true", help="Print the final job row as JSON.")
+    parser.set_defaults(func=_run)
+
+
+def pipeline_config(args: argparse.Namespace) -> dict[str, object]:
+    from twt_backend.pipeline import Options, options_from
+
+    for flag in ("nproc", "limit", "max_new_tokens", "max_steps", "batch_size", "max_length"):
+        value = getattr(args, flag)
+        if value is not None and value < (1 if flag != "max_steps" else -1):
+            raise UsageError(f"--{flag.replace('_', '-')}: {value} is too small")
+    options = Options(
+        n_stages=args.stages,
+        student=args.student,
+        training={k: getattr(args, k) for k in TRAINING_FLAGS if getattr(args, k) is not None},
+        lora={"rank": args.lora_rank} if args.lora_rank else {},
+        generation={"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {},
+        refine={"method": args.refine_method} if args.refine_method else {},
+        nproc=args.nproc,
+        limit=args.limit,
+        evaluate=not args.no_eval,
+    )
+    config = dataclasses.asdict(options)
+    options_from(config)  # validated before a job exists
+    return config
+
+
+def _refuse_concurrent(project: Project) -> None:
+    from twt_backend import jobs
+
+    jobs.reap_stale(project)
+    for job in jobs.list_jobs(project):
+        if job["kind"] == "pipeline" and job["status"] in jobs.ACTIVE:
+            raise UsageError(
+                f"pipeline job {job['id']} is already running; follow it with `twt runs` or "
+                f"cancel it with `twt runs cancel {project.root} {job['id']}`"
+            )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from twt_backend import jobs
+    from twt_backend.cli.follow import run_foreground
+
+    config = pipeline_config(args)
+    with Project.open(args.dir) as project:
+        if not project.scalar("SELECT COUNT(*) FROM queries WHERE split='train'"):
+            raise UsageError(f"{args.dir}: no train queries; import some with `twt import`")
+        _refuse_concurrent(project)
+        job_id = jobs.create_job(project, "pipeline", config, name="pipeline")
+        code = run_foreground(project, job_id, quiet=args.quiet or args.json)
+        if args.json:
+            print(json.dumps(jobs.get_job(project, job_id), sort_keys=True, default=str))
+        return code

@@ -1,0 +1,105 @@
+"""`twt refine`: teacher-guided compression of the distillation set, as a job in the foreground.
+
+The project's saved RefineConfig (GUI Setup page) gives the defaults; flags override it for
+this run. With the teacher method the stage-N student's answers are needed: the job runs
+the student first where they are missing (stage N must be trained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from twt_backend.config import RefineConfig
+from twt_backend.errors import UsageError
+from twt_backend.store import Project
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "refine",
+        help="Compress the rationales of the distillation set towards the student (resumable).",
+        description="Round N rewrites each selected sample's rationale towards the stage-N "
+        "student's own answer (round 1 before stage 2; round 2 is the four-stage variant's "
+        "extra round). Cached requests are not sent again; reviewed rows are kept.",
+    )
+    parser.add_argument("dir", help="Project folder.")
+    parser.add_argument(
+        "--method",
+        choices=("teacher", "fixed-length", "compressor"),
+        help="teacher: rewrite towards the student's answer (paper); compressor: shorten "
+        "without the student; fixed-length: keep the first N tokens.",
+    )
+    parser.add_argument("--teacher", help="Refine with this teacher (default: each sample's own).")
+    parser.add_argument(
+        "--fixed-length-tokens", type=int, help="Token budget of --method fixed-length."
+    )
+    parser.add_argument("--round", type=int, default=1, choices=(1, 2), help="Refinement round.")
+    parser.add_argument("--student", help="Student model for the answers (default: the stage's).")
+    parser.add_argument("--nproc", type=int, default=1, help="Processes for the student answers.")
+    parser.add_argument("--max-new-tokens", type=int, help="Student answer length limit.")
+    parser.add_argument("--budget", type=float, dest="budget_usd", help="Stop at this spend.")
+    parser.add_argument("--quiet", action="store_true", help="No progress display.")
+    parser.add_argument("--json", action="store_true", help="Print the round's summary as JSON.")
+    parser.set_defaults(func=_refine)
+
+
+def refine_job_config(project: Project, args: argparse.Namespace) -> dict[str, object]:
+    from twt_backend.settings import load_config, with_overrides
+
+    cfg = with_overrides(
+        load_config(project, RefineConfig),
+        {
+            "method": args.method,
+            "teacher": args.teacher,
+            "fixed_length_tokens": args.fixed_length_tokens,
+        },
+    )
+    config: dict[str, object] = {**dataclasses.asdict(cfg), "round": args.round}
+    if args.nproc != 1:
+        config["nproc"] = args.nproc
+    for key in ("student", "budget_usd"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.max_new_tokens is not None:
+        config["generation"] = {"max_new_tokens": args.max_new_tokens}
+    return config
+
+
+def check_ready(project: Project, config: dict[str, object]) -> None:
+    """Refuse before a job exists: no samples, or student answers that cannot be made."""
+    from twt_backend.hard.inference import infer_items
+    from twt_backend.selection.samples import effective_samples
+    from twt_backend.training.settings import stage_finished
+
+    round_ = int(config["round"])  # type: ignore[call-overload]
+    if not effective_samples(project):
+        raise UsageError(f"{project.root}: no selected samples; run `twt select` first")
+    if config["method"] != "teacher" or stage_finished(project.root, round_):
+        return
+    if infer_items(project, round_):
+        raise UsageError(
+            f"the teacher method rewrites towards the stage-{round_} student's answers, and "
+            f"stage {round_} is not trained: run `twt train {project.root} --stage {round_}` "
+            "first (or use --method compressor or fixed-length)"
+        )
+
+
+def _refine(args: argparse.Namespace) -> int:
+    from twt_backend import jobs
+    from twt_backend.cli.follow import run_foreground
+
+    if args.nproc < 1:
+        raise UsageError("--nproc: must be at least 1")
+    with Project.open(args.dir) as project:
+        config = refine_job_config(project, args)
+        check_ready(project, config)
+        job_id = jobs.create_job(project, "refine", config, name=f"refine round {args.round}")
+        code = run_foreground(project, job_id, quiet=args.quiet or args.json)
+        if args.json:
+            events = project.rows(
+                "SELECT payload FROM job_events WHERE job_id=? AND type='refine_done'", (job_id,)
+            )
+            print(events[-1]["payload"] if events else json.dumps(None))
+        return code

@@ -1,0 +1,89 @@
+"""Running a step of a bigger job (pipeline, refinement) as its own child job.
+
+The child is a job row of its own (the GUI and `twt runs` show it) run by a detached
+worker process, so a step's memory (models, GPU) is freed when it ends. The parent waits
+for it, mirrors its progress bars into its own progress, and on its own cancel forwards
+the cancel (SIGINT, grace, kill) to the child and stops. A child that failed or was
+cancelled stops the parent too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from twt_backend import jobs
+from twt_backend.errors import TwtError, UsageError
+from twt_backend.jobs import JobCancelled, JobContext
+from twt_backend.store import utcnow
+
+POLL_S = 0.3
+RESUMABLE = ("interrupted", "cancelled", "failed", "queued")
+
+
+def resumable_job(ctx: JobContext, kind: str, config: dict[str, Any]) -> int | None:
+    """The latest unfinished job of this kind and config (a train job resumes from its
+    checkpoints only under the same id); None when the latest such job finished."""
+    project = ctx.project
+    jobs.reap_stale(project)
+    for job in reversed(jobs.list_jobs(project)):
+        if job["kind"] != kind or job["config"] != config or job["id"] == ctx.job_id:
+            continue
+        if job["status"] in jobs.ACTIVE and jobs.pid_alive(job["pid"]):
+            raise UsageError(f"{kind} job {job['id']} with the same settings is already running")
+        return int(job["id"]) if job["status"] in RESUMABLE else None
+    return None
+
+
+def run_child(
+    ctx: JobContext,
+    kind: str,
+    config: dict[str, Any],
+    name: str,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    reuse: bool = False,
+) -> dict[str, Any]:
+    """Run a child job to its end; returns its final row. Raises JobCancelled when the
+    parent is cancelled or the child was, TwtError when the child failed."""
+    ctx.check_cancelled()
+    project = ctx.project
+    job_id = resumable_job(ctx, kind, config) if reuse else None
+    if job_id is None:
+        job_id = jobs.create_job(project, kind, config, name=name)
+    ctx.event("child_started", job_id=job_id, kind=kind, name=name)
+    process = jobs.start_detached(project, job_id)
+    try:
+        while process.poll() is None:
+            if ctx.cancelled.is_set():
+                jobs.cancel(project, job_id)
+                raise JobCancelled()
+            if on_progress:
+                on_progress(jobs.get_job(project, job_id))
+            time.sleep(POLL_S)
+    finally:
+        process.wait()
+    job = jobs.get_job(project, job_id)
+    if job["status"] in jobs.ACTIVE:  # the worker died without recording its end
+        _mark_failed(ctx, job_id, f"worker exited with code {process.returncode}")
+        job = jobs.get_job(project, job_id)
+    if on_progress:
+        on_progress(job)
+    ctx.event("child_ended", job_id=job_id, kind=kind, status=job["status"])
+    if job["status"] == "cancelled" or ctx.cancelled.is_set():
+        raise JobCancelled()
+    if job["status"] != "finished":
+        raise TwtError(
+            f"{name} (job {job_id}) {job['status']}: {job['error'] or 'see its log'} "
+            f"({job['artifact_dir']})"
+        )
+    return job
+
+
+def _mark_failed(ctx: JobContext, job_id: int, error: str) -> None:
+    with ctx.project.transaction() as conn:
+        conn.execute(
+            "UPDATE jobs SET status='failed', error=?, finished_at=? "
+            "WHERE id=? AND status IN ('queued', 'running')",
+            (error, utcnow(), job_id),
+        )
