@@ -51,6 +51,11 @@ def test_compressed_stage_uses_refinements_edit_wins_and_skips_unusable(project)
     assert stage2[1]["target"] == "3 + 6 = 9.\nAnswer: 9"
     # four-stage variant: stage 3 is the second compression round
     assert [e["target"] for e in stage_examples(project, 3, n_stages=4)] == ["round two\nAnswer: 9"]
+    # a hand edit rescues a failed rewrite, never a rejected one
+    with project.transaction() as conn:
+        conn.execute("UPDATE refinements SET edited_text='Fixed.' WHERE generation_id IN (?, ?)",
+                     (ids[1], ids[2]))
+    assert [e["generation_id"] for e in stage_examples(project, 2)] == [ids[0], ids[2], ids[3]]
 
 
 def test_answer_stage_has_no_rationale(project):

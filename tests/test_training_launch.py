@@ -182,3 +182,20 @@ def test_twt_train_refuses_a_stage_that_cannot_start_without_creating_a_job(
     assert main(["train", str(project.root), "--stage", "2", *flags]) == 2
     assert "train stage 1 first" in capsys.readouterr().err
     assert project.scalar("SELECT COUNT(*) FROM jobs") == 0
+
+
+def test_train_cli_starts_from_the_projects_saved_settings(project):
+    from twt_backend.cli import build_parser
+    from twt_backend.cli.train_cmds import train_job_config
+    from twt_backend.config import LoraConfig, TrainingConfig
+    from twt_backend.settings import save_config
+
+    save_config(project, TrainingConfig(lr=3e-4, batch_size=2, max_length=256))
+    save_config(project, LoraConfig(rank=4))
+    args = build_parser().parse_args(["train", str(project.root), "--stage", "1", "--lr", "1e-3"])
+    config = train_job_config(args, project)
+    assert config["training"]["lr"] == 1e-3  # a flag wins
+    assert (config["training"]["batch_size"], config["training"]["max_length"]) == (2, 256)
+    assert config["lora"]["rank"] == 4
+    project.set_meta("n_stages", "4")
+    assert train_job_config(args, project)["n_stages"] == 4

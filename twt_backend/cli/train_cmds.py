@@ -93,15 +93,29 @@ def find_resumable(project: Project, config: dict[str, Any]) -> int | None:
     return None
 
 
-def train_job_config(args: argparse.Namespace) -> dict[str, Any]:
+def saved_sections(project: Project) -> dict[str, dict[str, Any]]:
+    """The project's saved training settings (the Setup page's), one dict per section."""
+    from twt_backend.settings import load_config
+
+    return {
+        name: dataclasses.asdict(load_config(project, cls)) for name, (cls, _) in SECTIONS.items()
+    }
+
+
+def train_job_config(args: argparse.Namespace, project: Project | None = None) -> dict[str, Any]:
+    """The job config: the project's saved settings (when given), overridden by the flags."""
     from twt_backend.training.settings import settings_from_config
 
-    config: dict[str, Any] = {"n_stages": 4 if args.four_stage else 3}
+    four_stage = args.four_stage or (project is not None and project.get_meta("n_stages") == "4")
+    config: dict[str, Any] = {"n_stages": 4 if four_stage or args.stage == 4 else 3}
     if args.baseline:
         config.update(baseline=args.baseline, stage=0)
     else:
         config["stage"] = args.stage
-    config.update(config_from_args(args))
+    sections = saved_sections(project) if project is not None else {s: {} for s in SECTIONS}
+    for section, values in config_from_args(args).items():
+        sections[section].update(values)
+    config.update(sections)
     student = config["training"].get("student")
     if student and Path(student).expanduser().is_dir():  # the worker runs in the project folder
         config["training"]["student"] = str(Path(student).expanduser().resolve())
@@ -116,8 +130,11 @@ def _train(args: argparse.Namespace) -> int:
     from twt_backend.training.settings import settings_from_config
 
     with Project.open(args.dir) as project:
-        config = train_job_config(args)
+        config = train_job_config(args, project)
         preflight(project, settings_from_config(config))  # a refused stage creates no job
+        if config["n_stages"] == 4 and project.get_meta("n_stages") != "4":
+            with project.transaction():
+                project.set_meta("n_stages", "4")  # evaluation reads it to pick prompt modes
         jobs.reap_stale(project)
         job_id = find_resumable(project, config)
         label = run_label(config)

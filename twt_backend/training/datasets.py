@@ -19,10 +19,15 @@ IGNORE_INDEX = -100
 
 
 def refined_rationales(project: Project, round_: int) -> dict[int, str]:
-    """generation_id -> refined rationale of a refinement round (edit wins over rewrite)."""
+    """generation_id -> refined rationale of a refinement round (edit wins over rewrite).
+
+    Rows that are ok or accepted count, and so does a hand edit of a failed rewrite;
+    rejected rows never do.
+    """
     rows = project.rows(
         "SELECT generation_id, COALESCE(NULLIF(edited_text, ''), refined_text) AS text "
-        "FROM refinements WHERE round = ? AND status IN ('ok', 'accepted')",
+        "FROM refinements WHERE round = ? AND (status IN ('ok', 'accepted') OR "
+        "(COALESCE(edited_text, '') != '' AND status != 'rejected'))",
         (round_,),
     )
     return {row["generation_id"]: row["text"] for row in rows if row["text"]}
