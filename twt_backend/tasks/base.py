@@ -126,17 +126,29 @@ class TaskType(ABC):
     def _parse(self, text: str, payload: dict) -> ParsedOutput:
         """Parse non-empty text (may raise; :meth:`parse_teacher_output` guards it)."""
 
-    @abstractmethod
+    hints: dict[str, str] = {}
+    """Per student mode, the instruction that follows the query text."""
+    vanilla_hint: str = ""
+    """The instruction of the vanilla prompt: answer directly, in the extractable format."""
+
     def student_prompt(self, payload: dict, mode: str) -> str:
         """The prompt part of a student example (no loss on it), ending with a newline."""
+        return f"{self.query_text(payload)}\n\n{self.hints[check_mode(mode)]}\n"
 
-    @abstractmethod
+    def final_answer(self, answer: str) -> str:
+        """The answer as the last part of a student target."""
+        return f"Answer: {answer}"
+
     def student_target(self, rationale: str | None, answer: str, mode: str) -> str:
         """The target part: rationale then answer for full/compressed, answer only otherwise."""
+        final = self.final_answer(answer)
+        if check_mode(mode) == "answer" or not (rationale and rationale.strip()):
+            return final
+        return f"{rationale.strip()}\n{final}"
 
-    @abstractmethod
     def vanilla_prompt(self, payload: dict) -> str:
         """A prompt for an untrained instruct model: answer directly, in the extractable format."""
+        return f"{self.query_text(payload)}\n\n{self.vanilla_hint}\n"
 
     @abstractmethod
     def extract_answer(self, output: Any, payload: dict) -> str | None:

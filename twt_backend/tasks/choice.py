@@ -16,7 +16,6 @@ from twt_backend.tasks import textparse as tp
 from twt_backend.tasks.base import (
     ParsedOutput,
     TaskType,
-    check_mode,
     coerce_text,
     teacher_system_message,
 )
@@ -159,21 +158,10 @@ class ChoiceTask(TaskType):
                 return letter
         return None
 
-    def student_prompt(self, payload: dict, mode: str) -> str:
-        return f"{self.query_text(payload)}\n\n{_HINTS[check_mode(mode)]}\n"
-
-    def student_target(self, rationale: str | None, answer: str, mode: str) -> str:
-        final = f"Answer: {answer}"
-        if check_mode(mode) == "answer" or not (rationale and rationale.strip()):
-            return final
-        return f"{rationale.strip()}\n{final}"
-
-    def vanilla_prompt(self, payload: dict) -> str:
-        return (
-            f"{self.query_text(payload)}\n\n"
-            "Answer directly without explanation. Write only one line in the form "
-            "'Answer: <letter>'.\n"
-        )
+    hints = _HINTS
+    vanilla_hint = (
+        "Answer directly without explanation. Write only one line in the form 'Answer: <letter>'."
+    )
 
     def extract_answer(self, output: Any, payload: dict) -> str | None:
         text = tp.unwrap_format_fences(coerce_text(output))

@@ -21,7 +21,6 @@ from twt_backend.tasks.base import (
     Criterion,
     ParsedOutput,
     TaskType,
-    check_mode,
     coerce_text,
     teacher_system_message,
 )
@@ -217,21 +216,14 @@ class CodeTask(TaskType):
         status = "no_answer" if code is None else tp.score_status(found, confidence)
         return ParsedOutput(rationale.strip() or None, code, confidence, status)
 
-    def student_prompt(self, payload: dict, mode: str) -> str:
-        return f"{self.query_text(payload)}\n\n{_HINTS[check_mode(mode)]}\n"
+    hints = _HINTS
+    vanilla_hint = (
+        "Write only the complete Python function in a single ```python code block, "
+        "without explanation."
+    )
 
-    def student_target(self, rationale: str | None, answer: str, mode: str) -> str:
-        final = f"```python\n{answer.strip()}\n```"
-        if check_mode(mode) == "answer" or not (rationale and rationale.strip()):
-            return final
-        return f"{rationale.strip()}\n{final}"
-
-    def vanilla_prompt(self, payload: dict) -> str:
-        return (
-            f"{self.query_text(payload)}\n\n"
-            "Write only the complete Python function in a single ```python code block, "
-            "without explanation.\n"
-        )
+    def final_answer(self, answer: str) -> str:
+        return f"```python\n{answer.strip()}\n```"
 
     def extract_answer(self, output: Any, payload: dict) -> str | None:
         return extract_code(output, payload_entry_point(payload))
