@@ -288,8 +288,8 @@ def test_training_start_builds_the_train_job(window, tmp_path, monkeypatch):
 
 
 # ---- Compare -----------------------------------------------------------------------------------
-def test_compare_shows_stored_numbers(window, tmp_path):
-    open_project(window, tmp_path / "p", queries=4)
+def test_compare_shows_stored_numbers(window, qtbot, async_loop, tmp_path):  # noqa: F811
+    open_project(window, tmp_path / "p", queries=5)
     project = window.session.project
     outcomes = {"stage0": ([1, 0, 0, 0], 200), "stage3": ([1, 1, 1, 0], 12)}
     with project.transaction() as conn:
@@ -300,17 +300,31 @@ def test_compare_shows_stored_numbers(window, tmp_path):
                     " created_at) VALUES (?, ?, 'out', '1', ?, ?, ?)",
                     (method, qid, tokens, ok, utcnow()),
                 )
+        conn.execute(  # a query only stage 3 answered: left out of the comparison
+            "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct,"
+            " created_at) VALUES ('stage3', 5, 'out', '1', 99, 1, ?)",
+            (utcnow(),),
+        )
     compare = window.show_page("Compare")
     assert not compare.panel.is_empty
     assert compare.summary_cells() == [
-        ["stage0", "4", "1", "25.0%", "200.0"],
-        ["stage3", "4", "3", "75.0%", "12.0"],
-    ]
-    assert compare.model.rowCount() == 4
+        ["Vanilla student ★", "baseline", "4", "1", "25.0%", "best baseline", "200.0", ""],
+        ["TwT stage 3 (reasoning-free)", "twt", "4 of 5", "3", "75.0%", "+50.0 pts", "12.0",
+         "-94.0%"],
+    ]  # fmt: skip
+    assert "4 test queries every method answered" in compare.common.text()
+    assert "stage3 answered more" in compare.common.text()
+    assert compare.model.rowCount() == 5
     compare.queries.selectRow(0)
-    assert "stage3 (correct, 12 tokens)" in compare.answers.toPlainText()
-    paths = compare.controller.export(tmp_path / "report")
-    assert all(p.exists() for p in paths)
+    text = compare.answers.toPlainText()
+    assert "TwT stage 3 (reasoning-free) [stage3] (correct, 12 tokens)" in text
+    assert text.index("Vanilla student") < text.index("TwT stage 3")
+    future = async_loop.create_task(compare.export(tmp_path / "report"))
+    qtbot.waitUntil(future.done, timeout=30000)
+    html = future.result()
+    assert html is not None and html.name == "report.html" and html.is_file()
+    assert (tmp_path / "report" / "comparison.csv").read_text().count("\n") == 3
+    assert str(html) in compare.export_status.text()
 
 
 # ---- Screenshots ---------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.set_event_loop(loop)
         window = build_window(args, QSettings())
         window.show()
+        window.show_first_run_guide()
         with loop:
             loop.run_until_complete(_until_closed(app))
         window.session.close()

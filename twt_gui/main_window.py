@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QListWidget,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -21,6 +23,7 @@ from twt_gui.pages.refinement import RefinementPage
 from twt_gui.pages.review import ReviewPage
 from twt_gui.pages.setup import SetupPage
 from twt_gui.pages.training import TrainingPage
+from twt_gui.problems import ProblemsBanner, ProblemsModel
 from twt_gui.session import ProjectSession
 from twt_gui.style import THEMES, apply_theme, style_plots
 
@@ -51,12 +54,21 @@ class MainWindow(QMainWindow):
             self.sidebar.addItem(page.title)
         self.sidebar.setFixedWidth(170)
         self.sidebar.currentRowChanged.connect(self._show_page)
+        self.problems = ProblemsModel(self.session)
+        self.banner = ProblemsBanner(self.problems)
+        self.banner.setup_button.clicked.connect(lambda: self.show_page("Setup"))
+        self.guide: QWidget | None = None
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(0)
+        right.addWidget(self.banner)
+        right.addWidget(self.stack, 1)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.sidebar)
-        layout.addWidget(self.stack, 1)
+        layout.addLayout(right, 1)
         self.setCentralWidget(central)
         self._build_menus()
         self.session.project_changed.connect(self._update_title)
@@ -83,6 +95,7 @@ class MainWindow(QMainWindow):
             self._current.deactivated()
         self._current = self.pages[row]
         self.stack.setCurrentWidget(self._current)
+        self.banner.show_page(self._current.title)
         self._current.activated()
 
     def _update_title(self) -> None:
@@ -119,6 +132,49 @@ class MainWindow(QMainWindow):
             view_menu.addAction(
                 page.title, f"Ctrl+{i + 1}", lambda r=i: self.sidebar.setCurrentRow(r)
             )
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&Getting started…", "F1", self.show_guide)
+        help_menu.addAction("&Check this project…", self.show_problems)
+        help_menu.addAction("&About TwT Studio", self.show_about)
+
+    # ---- help --------------------------------------------------------------------------
+    def show_guide(self) -> QWidget:
+        from twt_gui.guide import GuideDialog
+
+        if self.guide is None:
+            self.guide = GuideDialog(self, self)
+        self.guide.show()
+        self.guide.raise_()
+        return self.guide
+
+    def show_first_run_guide(self) -> bool:
+        """Show the guide once per user (QSettings flag); True when shown now."""
+        from twt_gui.guide import SHOWN_KEY
+
+        if str(self.settings.value(SHOWN_KEY, "false")).lower() == "true":
+            return False
+        self.settings.setValue(SHOWN_KEY, "true")
+        self.show_guide()
+        return True
+
+    def show_problems(self) -> QMessageBox:
+        from twt_gui.problems import problems_html
+
+        self.problems.recheck()
+        box = QMessageBox(self)
+        box.setWindowTitle("Project check")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(problems_html(self.problems.problems, self.session.project is not None))
+        box.open()
+        return box
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About TwT Studio",
+            "TwT Studio distils teacher LLMs into a small student that answers without "
+            "writing out its reasoning (TwT: Thinking without Tokens, Xu et al., 2025).",
+        )
 
     def set_theme(self, theme: str) -> None:
         app = QApplication.instance()

@@ -9,6 +9,19 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 STYLE_DIR = Path(__file__).resolve().parents[1] / "resources" / "style"
 THEMES = ("light", "dark")
+# The problems banner above the pages, by severity (see twt_gui.problems).
+BANNER_STYLE = {
+    "light": """
+QFrame#problemsBanner[severity="error"] { background: #fdecea; border-bottom: 1px solid #f3c0bc; }
+QFrame#problemsBanner[severity="warning"] { background: #fff5db; border-bottom: 1px solid #f0d99a; }
+QFrame#problemsBanner[severity="info"] { background: #e8f0fe; border-bottom: 1px solid #c2d6f8; }
+""",
+    "dark": """
+QFrame#problemsBanner[severity="error"] { background: #3d2325; border-bottom: 1px solid #6b3236; }
+QFrame#problemsBanner[severity="warning"] { background: #3a3220; border-bottom: 1px solid #6a5a2c; }
+QFrame#problemsBanner[severity="info"] { background: #1f2c44; border-bottom: 1px solid #33507e; }
+""",
+}
 
 
 def _palette(theme: str) -> QPalette:
@@ -43,7 +56,8 @@ def apply_theme(app: QApplication, theme: str) -> None:
     app.setStyle("Fusion")
     app.setPalette(_palette(theme))
     sheet = STYLE_DIR / f"{theme}.qss"
-    app.setStyleSheet(sheet.read_text(encoding="utf-8") if sheet.exists() else "")
+    base = sheet.read_text(encoding="utf-8") if sheet.exists() else ""
+    app.setStyleSheet(base + BANNER_STYLE[theme])
     app.setProperty("twt_theme", theme)
 
 
@@ -66,3 +80,17 @@ def style_plots(root: QWidget, theme: str) -> None:
             axis.setPen(foreground)
             axis.setTextPen(foreground)
         item.titleLabel.setText(item.titleLabel.text, color=foreground)
+        tune_plot(plot)
+
+
+def tune_plot(plot: QWidget) -> None:
+    """Cheaper repaints of a live plot: most paints only move the curve (the view range is
+    updated in a second paint), so cache each axis as a pixmap instead of replaying its
+    text-heavy picture every time; keep the item-level flags that skip unneeded work."""
+    import pyqtgraph as pg
+
+    item = plot.getPlotItem()  # type: ignore[attr-defined]
+    for name in ("left", "bottom"):
+        item.getAxis(name).setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    item.setClipToView(True)
+    item.setDownsampling(auto=True, mode="peak")

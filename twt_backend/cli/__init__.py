@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "twt_backend.cli.eval_cmds",  # eval
     "twt_backend.cli.report_cmds",  # report, export
     "twt_backend.cli.score_cmd",  # score
+    "twt_backend.cli.doctor_cmds",  # doctor
     "twt_backend.cli.job_cmds",  # runs, job
 )
 

@@ -7,12 +7,11 @@ import asyncio
 import dataclasses
 import json
 import sys
-import time
 from typing import Any
 
 from twt_backend import secrets
 from twt_backend.config import TeacherConfig, from_dict, to_json
-from twt_backend.errors import TwtError, UsageError
+from twt_backend.errors import UsageError
 from twt_backend.store import Project, utcnow
 
 # Flags of `teacher add` come from TeacherConfig; these are positional or renamed.
@@ -165,54 +164,20 @@ def _load_config(project: Project, name: str) -> TeacherConfig:
     return from_dict(TeacherConfig, json.loads(raw))
 
 
-def _sample_query(project: Project) -> dict[str, Any]:
-    rows = project.rows("SELECT id, source_id, payload, reference FROM queries ORDER BY id LIMIT 1")
-    if not rows:
-        raise UsageError(f"{project.root}: no queries to test with; import some with `twt import`")
-    rows[0]["payload"] = json.loads(rows[0]["payload"])
-    return rows[0]
-
-
-async def _one_request(
-    config: TeacherConfig, messages: list[dict[str, Any]], query: dict[str, Any]
-) -> Any:
-    from twt_backend.teachers import make_teacher
-
-    teacher = make_teacher(config)
-    await teacher.load()
-    try:
-        started = time.monotonic()
-        async with asyncio.timeout(config.timeout_s):
-            completion = await teacher.complete(
-                messages, max_tokens=config.max_tokens, temperature=config.temperature,
-                logprobs=config.logprobs, query=query,
-            )  # fmt: skip
-        return completion, time.monotonic() - started
-    finally:
-        await teacher.aclose()
-
-
 def _test(args: argparse.Namespace) -> int:
-    from twt_backend.tasks import get_task
-    from twt_backend.teachers import TeacherError
+    from twt_backend.teachers.check import sample_query, test_connection
 
     with Project.open(args.dir) as project:
         config = _load_config(project, args.name)
-        query = _sample_query(project)
-        task = get_task(project.task)
-    messages = task.teacher_messages(query["payload"])
-    try:
-        completion, latency = asyncio.run(_one_request(config, messages, query))
-    except (TeacherError, TimeoutError) as exc:
-        raise TwtError(f"teacher {config.name}: {secrets.scrub(exc) or 'timeout'}") from None
-    parsed = completion.parsed or task.parse_teacher_output(completion.text, query["payload"])
-    rationale = (parsed.rationale or "").replace("\n", " ")
-    print(f"teacher {config.name}: ok in {latency:.2f} s "
-          f"({completion.tokens_in} tokens in, {completion.tokens_out} out)")  # fmt: skip
+        query = sample_query(project)
+        result = asyncio.run(test_connection(project.task, config, query, project.root))
+    rationale = (result["rationale"] or "").replace("\n", " ")
+    print(f"teacher {config.name}: ok in {result['latency_s']:.2f} s "
+          f"({result['tokens_in']} tokens in, {result['tokens_out']} out)")  # fmt: skip
     print(f"rationale: {rationale[:300]}{'...' if len(rationale) > 300 else ''}")
-    print(f"answer: {parsed.answer}")
-    print(f"confidence: {parsed.confidence}")
-    print(f"parse status: {parsed.status}")
+    print(f"answer: {result['answer']}")
+    print(f"confidence: {result['confidence']}")
+    print(f"parse status: {result['parse_status']}")
     return 0
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -18,14 +21,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from twt_backend.errors import TwtError
 from twt_gui.lazy_model import Column, LazySqlModel
 from twt_gui.pages.base import Page
-from twt_gui.pages.compare_ctl import CompareController
+from twt_gui.pages.compare_ctl import CompareController, summary_cells
 from twt_gui.session import ProjectSession
 from twt_gui.widgets import EmptyState, StatePanel, table_view
 
 COLOURS = ("#1a73e8", "#e8710a", "#12a14b", "#c5221f", "#9334e6", "#00897b", "#5f6368")
-SUMMARY_HEADERS = ("Method", "Queries", "Correct", "Accuracy", "Mean output tokens")
+SUMMARY_HEADERS = (
+    "Method",
+    "Kind",
+    "Queries",
+    "Correct",
+    "Accuracy",
+    "Δ accuracy vs best baseline",
+    "Mean output tokens",
+    "Δ tokens",
+)
 
 
 class ComparePage(Page):
@@ -60,8 +73,12 @@ class ComparePage(Page):
             self.queries.setColumnWidth(column, width)
         self.answers = QPlainTextEdit(readOnly=True)
         self.answers.setPlaceholderText("Select a query to see what each stage answered.")
-        export = QPushButton("Export report…")
-        export.clicked.connect(self.export_dialog)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.clicked.connect(self.export_dialog)
+        self.common = QLabel(objectName="pageSubtitle")
+        self.common.setWordWrap(True)
+        self.export_status = QLabel(objectName="pageSubtitle")
+        self.export_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         plots = QWidget()
         row = QHBoxLayout(plots)
         row.setContentsMargins(0, 0, 0, 0)
@@ -78,9 +95,13 @@ class ComparePage(Page):
         splitter.addWidget(plots)
         splitter.addWidget(self.summary)
         splitter.addWidget(drill)
-        splitter.setSizes([300, 130, 250])
+        splitter.setSizes([300, 150, 230])
+        layout.addWidget(self.common)
         layout.addWidget(splitter, 1)
-        layout.addWidget(export, 0, Qt.AlignmentFlag.AlignRight)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.export_status, 1)
+        bottom.addWidget(self.export_button)
+        layout.addLayout(bottom)
         self.panel = StatePanel(content, EmptyState("", ""))
         self.body.addWidget(self.panel, 1)
         self.refresh()
@@ -91,27 +112,48 @@ class ComparePage(Page):
         if self.controller is None:
             self.panel.show_empty(True, "No project open", "Open a project on the Projects page.")
             return
-        rows = self.controller.summary()
+        try:
+            rows = self.controller.comparison()
+        except TwtError as exc:
+            self.panel.show_empty(True, "Cannot compare", str(exc))
+            return
         if not rows:
             self.panel.show_empty(
                 True,
                 "No evaluation results yet",
                 "Evaluate the vanilla student (stage 0) and each trained stage from the "
-                "Training page; their accuracy and output tokens are compared here.",
+                "Training page (or run the whole pipeline from Help ▸ Getting started); their "
+                "accuracy and output tokens are compared here.",
             )
             return
         self.panel.show_empty(False)
         self.rows = rows
+        self.common.setText(self._common_text(rows))
         self._plot(rows)
         self._fill_summary(rows)
         self.model.set_source(self.controller.queries())
         self.model.fetchMore()
 
-    def _plot(self, rows: list[dict]) -> None:
+    @staticmethod
+    def _common_text(rows: list[dict[str, Any]]) -> str:
+        n = rows[0]["n"]
+        partial = [r["method"] for r in rows if r["n_total"] > n]
+        text = f"Compared on the {n} test queries every method answered."
+        if partial:
+            text += f" {', '.join(partial)} answered more; those extra queries are left out."
+        best = next((r for r in rows if r["best_baseline"]), None)
+        if best is not None:
+            text += f" Deltas are against the best baseline: {best['display']}."
+        return text
+
+    def _plot(self, rows: list[dict[str, Any]]) -> None:
         xs = list(range(len(rows)))
         ticks = [[(i, r["method"]) for i, r in enumerate(rows)]]
         brushes = [COLOURS[i % len(COLOURS)] for i in xs]
-        for plot, key in ((self.accuracy_plot, "accuracy"), (self.tokens_plot, "mean_tokens")):
+        for plot, key in (
+            (self.accuracy_plot, "accuracy"),
+            (self.tokens_plot, "mean_output_tokens"),
+        ):
             plot.clear()
             heights = [float(r[key] or 0) for r in rows]
             plot.addItem(pg.BarGraphItem(x=xs, height=heights, width=0.6, brushes=brushes))
@@ -119,11 +161,11 @@ class ComparePage(Page):
         self.accuracy_plot.setYRange(0, 1)
         self.scatter_plot.clear()
         self.scatter_plot.getAxis("left").enableAutoSIPrefix(False)
-        most = max(float(r["mean_tokens"] or 0) for r in rows) or 1.0
+        most = max(float(r["mean_output_tokens"] or 0) for r in rows) or 1.0
         self.scatter_plot.setXRange(0, most * 1.25)
         self.scatter_plot.setYRange(0, 1.05)
         for i, r in enumerate(rows):
-            x, y = float(r["mean_tokens"] or 0), float(r["accuracy"] or 0)
+            x, y = float(r["mean_output_tokens"] or 0), float(r["accuracy"] or 0)
             self.scatter_plot.plot(
                 [x], [y], pen=None, symbol="o", symbolSize=12, symbolBrush=brushes[i]
             )
@@ -131,18 +173,14 @@ class ComparePage(Page):
             label.setPos(x, y)
             self.scatter_plot.addItem(label)
 
-    def _fill_summary(self, rows: list[dict]) -> None:
+    def _fill_summary(self, rows: list[dict[str, Any]]) -> None:
         self.summary.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            cells = (
-                r["method"],
-                str(r["n"]),
-                str(r["correct"] or 0),
-                f"{(r['accuracy'] or 0):.1%}",
-                f"{(r['mean_tokens'] or 0):.1f}",
-            )
-            for j, text in enumerate(cells):
-                self.summary.setItem(i, j, QTableWidgetItem(text))
+            for j, text in enumerate(summary_cells(r)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(r["method"])
+                self.summary.setItem(i, j, item)
+        self.summary.resizeColumnsToContents()
 
     def summary_cells(self) -> list[list[str]]:
         return [
@@ -156,14 +194,30 @@ class ComparePage(Page):
         row = self.model.row(current.row())
         parts = [f"Query {row['id']} — reference: {row['reference']}\n{row['text']}\n"]
         for answer in self.controller.answers(row["id"]):
-            mark = "correct" if answer["correct"] else "wrong"
+            mark = {True: "correct", False: "wrong", None: "not scored"}[answer["correct"]]
             parts.append(
-                f"── {answer['method']} ({mark}, {answer['tokens']} tokens) answer: {answer['answer']}\n"
-                f"{(answer['output'] or '').strip()[:1500]}\n"
+                f"── {answer['display']} [{answer['method']}] ({mark}, {answer['tokens']} tokens)"
+                f" answer: {answer['answer']}\n{(answer['output'] or '').strip()[:1500]}\n"
             )
         self.answers.setPlainText("\n".join(parts))
 
     def export_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export report into")
-        if folder and self.controller is not None:
-            self.controller.export(Path(folder))
+        if folder:
+            asyncio.ensure_future(self.export(Path(folder)))  # the app runs a qasync loop
+
+    async def export(self, folder: Path) -> Path | None:
+        """Write the report in a worker thread (matplotlib renders the plots there)."""
+        if self.controller is None:
+            return None
+        self.export_button.setEnabled(False)
+        self.export_status.setText(f"Writing the report into {folder}…")
+        try:
+            path = await asyncio.to_thread(self.controller.export, folder)
+        except (TwtError, OSError) as exc:
+            self.export_status.setText(f"Export failed: {exc}")
+            return None
+        finally:
+            self.export_button.setEnabled(True)
+        self.export_status.setText(f"Report written: {path}")
+        return path

@@ -1,26 +1,47 @@
-"""Compare controller: accuracy and mean output tokens per stage/baseline, drill-down, export."""
+"""Compare controller over `twt_backend.evaluation.report`: the comparison on the queries
+every method answered (deltas against the best baseline), the per-query drill-down, and
+the written report."""
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 from typing import Any
 
+from twt_backend.evaluation import report
 from twt_backend.store import Project
 from twt_gui.lazy_model import RowSource
 from twt_gui.pages.projects_ctl import query_text
+
+
+def signed(value: float | None, unit: str, digits: int = 1) -> str:
+    """+1.5 pts / -40.0% style deltas; an em dash for none."""
+    return "—" if value is None else f"{value:+.{digits}f}{unit}"
+
+
+def summary_cells(row: dict[str, Any]) -> list[str]:
+    """The table cells of one comparison row (see `SUMMARY_HEADERS` of the page)."""
+    n = f"{row['n']}" if row["n"] == row["n_total"] else f"{row['n']} of {row['n_total']}"
+    accuracy = "—" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
+    tokens = row["mean_output_tokens"]
+    best = row["best_baseline"]
+    return [
+        row["display"] + (" ★" if best else ""),
+        row["kind"],
+        n,
+        str(row["correct"]),
+        accuracy,
+        "best baseline" if best else signed(row["delta_accuracy_pts"], " pts"),
+        "—" if tokens is None else f"{tokens:.1f}",
+        "" if best else signed(row["delta_tokens_pct"], "%"),
+    ]
 
 
 class CompareController:
     def __init__(self, project: Project):
         self.project = project
 
-    def summary(self) -> list[dict[str, Any]]:
-        return self.project.rows(
-            "SELECT method, COUNT(*) AS n, SUM(correct) AS correct, AVG(correct) AS accuracy,"
-            " AVG(tokens) AS mean_tokens FROM eval_results GROUP BY method ORDER BY method"
-        )
+    def comparison(self) -> list[dict[str, Any]]:
+        return report.comparison(self.project)
 
     def queries(self) -> RowSource:
         def fetch(after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -35,41 +56,23 @@ class CompareController:
                 row["text"] = query_text(row.pop("payload"))
                 row["results"] = " ".join(
                     f"{part.split(':')[0]} {'✓' if part.endswith(':1') else '✗'}"
-                    for part in (row["results"] or "").split()
+                    for part in sorted((row["results"] or "").split())
                 )
             return rows
 
         return fetch
 
     def answers(self, query_id: int) -> list[dict[str, Any]]:
-        return self.project.rows(
-            "SELECT method, output, answer, tokens, correct FROM eval_results"
-            " WHERE query_id=? ORDER BY method",
-            (query_id,),
-        )
+        """What each method answered for a query, baselines first, with display names."""
+        answers = report.per_query(self.project, query_id)
+        n_stages = int(self.project.get_meta("n_stages") or 3)
+        return [
+            {"method": method, "display": report.display_name(method, answers, n_stages)[0], **row}
+            for method, row in answers.items()
+        ]
 
-    def export(self, folder: Path) -> list[Path]:
-        """summary.json, summary.csv and per_query.csv into `folder`."""
-        folder.mkdir(parents=True, exist_ok=True)
-        summary = self.summary()
-        paths = [folder / "summary.json", folder / "summary.csv", folder / "per_query.csv"]
-        paths[0].write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        _write_csv(paths[1], summary)
-        _write_csv(
-            paths[2],
-            self.project.rows(
-                "SELECT e.method, q.source_id, e.query_id, e.answer, q.reference, e.correct,"
-                " e.tokens FROM eval_results e JOIN queries q ON q.id = e.query_id"
-                " ORDER BY e.query_id, e.method"
-            ),
-        )
-        return paths
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        if not rows:
-            return
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    def export(self, folder: Path) -> Path:
+        """report.html, comparison.csv/json and the plots into `folder` (a fresh connection,
+        so it may run in a worker thread)."""
+        with Project.open(self.project.root) as project:
+            return report.write_report(project, folder)

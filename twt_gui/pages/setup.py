@@ -31,7 +31,7 @@ from twt_backend.config import (
 from twt_backend.errors import TwtError
 from twt_gui.forms import DataclassForm
 from twt_gui.pages.base import Page
-from twt_gui.pages.setup_ctl import SetupController, test_connection
+from twt_gui.pages.setup_ctl import SetupController
 from twt_gui.session import ProjectSession
 from twt_gui.widgets import EmptyState, StatePanel
 
@@ -251,8 +251,7 @@ class SetupPage(Page):
         self.test_button.setEnabled(False)
         self.test_result.setPlainText(f"Sending one query to {config.name}…")
         try:
-            query = self.controller.sample_query()
-            result = await test_connection(self.controller.project.task, config, query)
+            result = await self.controller.test_connection(config)
         except TwtError as exc:
             if generation == self._test_generation:
                 self.test_result.setPlainText(f"Failed: {exc}")

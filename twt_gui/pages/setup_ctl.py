@@ -3,15 +3,12 @@ the saved selection/training/LoRA/launcher configs."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import time
 from typing import Any
 
-from twt_backend import secrets
 from twt_backend.config import TeacherConfig, from_dict, to_json
-from twt_backend.errors import TwtError, UsageError
+from twt_backend.errors import UsageError
 from twt_backend.store import Project, utcnow
 
 KEYRING_SERVICE = "twt-studio"
@@ -70,49 +67,14 @@ class SetupController:
         keyring.set_password(KEYRING_SERVICE, config.name, key)
         return dataclasses.replace(config, keyring_service=KEYRING_SERVICE, api_key_env=None)
 
-    # ---- test connection ---------------------------------------------------------------
+    # ---- test connection (the same function as `twt teacher test`) ----------------------
     def sample_query(self) -> dict[str, Any]:
-        rows = self.project.rows("SELECT id, payload, reference FROM queries ORDER BY id LIMIT 1")
-        if not rows:
-            raise UsageError("no queries to test with: import some on the Projects page first")
-        rows[0]["payload"] = json.loads(rows[0]["payload"])
-        return rows[0]
+        from twt_backend.teachers.check import sample_query
 
+        return sample_query(self.project)
 
-async def test_connection(
-    task_name: str, config: TeacherConfig, query: dict[str, Any]
-) -> dict[str, Any]:
-    """Send one labelling request; return the parsed triplet, tokens and latency."""
-    from twt_backend.tasks import get_task
-    from twt_backend.teachers import TeacherError, make_teacher
+    async def test_connection(self, config: TeacherConfig) -> dict[str, Any]:
+        from twt_backend.teachers import check
 
-    task = get_task(task_name)
-    messages = task.teacher_messages(query["payload"])
-    teacher = make_teacher(config)
-    started = time.monotonic()
-    try:
-        await teacher.load()
-        completion = await asyncio.wait_for(
-            teacher.complete(
-                messages,
-                max_tokens=config.max_tokens,
-                temperature=config.temperature,
-                logprobs=config.logprobs,
-                query=query,
-            ),
-            timeout=config.timeout_s,
-        )
-    except (TeacherError, TimeoutError, TwtError) as exc:
-        raise TwtError(f"teacher {config.name}: {secrets.scrub(exc) or 'timeout'}") from None
-    finally:
-        await teacher.aclose()
-    parsed = completion.parsed or task.parse_teacher_output(completion.text, query["payload"])
-    return {
-        "latency_s": time.monotonic() - started,
-        "tokens_in": completion.tokens_in,
-        "tokens_out": completion.tokens_out,
-        "rationale": parsed.rationale,
-        "answer": parsed.answer,
-        "confidence": parsed.confidence,
-        "parse_status": parsed.status,
-    }
+        query = self.sample_query()
+        return await check.test_connection(self.project.task, config, query, self.project.root)

@@ -1,0 +1,65 @@
+"""Cheap redraws for plots that grow live (training metrics at up to 10 Hz).
+
+Measured with benchmarks/bench_gui.py: almost all of the GUI's main-thread time under live
+jobs is pyqtgraph painting axes. Every new point moves an auto-ranged x axis, which
+regenerates the axis text and paints the plot twice (data, then the new range). So:
+
+* `follow_x` keeps x from 0 to a "nice" bound (1, 2, 5 x 10^k) above the last step: the
+  axis changes a handful of times per run instead of at every point;
+* `RedrawCadence` redraws slow-moving plots (learning rate, throughput) every few ticks
+  and the loss at every tick.
+
+`twt_gui.style.tune_plot` (applied to every plot) also caches each axis as a pixmap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+SLOW_PLOTS = {"lr": 5, "throughput": 5}  # plot -> redraw every N ticks
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is >= value (at least 1)."""
+    if value <= 1:
+        return 1.0
+    scale = 10 ** math.floor(math.log10(value))
+    for mantissa in (1, 2, 5, 10):
+        if mantissa * scale >= value:
+            return float(mantissa * scale)
+    return float(10 * scale)  # unreachable; keeps type checkers calm
+
+
+def follow_x(plot: Any, last_x: float, headroom: float = 1.05) -> bool:
+    """Show x from 0 to the nice bound above `last_x`; True when the range changed."""
+    box = plot.getViewBox()
+    upper = nice_ceiling(last_x * headroom)
+    if box.autoRangeEnabled()[0] is False and box.viewRange()[0][1] == upper:
+        return False
+    box.enableAutoRange(x=False)
+    plot.setXRange(0, upper, padding=0)
+    return True
+
+
+class RedrawCadence:
+    """Which plots to redraw at a tick: every tick, or every N ticks for slow ones."""
+
+    def __init__(self, slow: dict[str, int] | None = None):
+        self.slow = dict(SLOW_PLOTS if slow is None else slow)
+        self.ticks = 0
+        self.pending: set[str] = set()
+
+    def tick(self, changed: set[str]) -> set[str]:
+        """The plots to redraw now, given those whose data changed since the last tick;
+        a skipped slow plot stays pending until its turn."""
+        self.ticks += 1
+        self.pending |= changed
+        due = {p for p in self.pending if self.ticks % self.slow.get(p, 1) == 0}
+        self.pending -= due
+        return due
+
+    def flush(self) -> set[str]:
+        """Everything pending (a job ended, the user switched runs)."""
+        due, self.pending = self.pending, set()
+        return due
