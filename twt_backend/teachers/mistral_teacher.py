@@ -7,7 +7,7 @@ from typing import Any
 from twt_backend import secrets
 from twt_backend.config import TeacherConfig
 from twt_backend.teachers.base import Completion, PermanentError, TransientError, status_error
-from twt_backend.teachers.openai_teacher import PLACEHOLDER_KEY, mean_logprob
+from twt_backend.teachers.openai_teacher import PLACEHOLDER_KEY, chat_completion
 
 
 def server_url(base_url: str | None) -> str | None:
@@ -64,12 +64,7 @@ class MistralTeacher:
             usage = response.usage
         except (AttributeError, IndexError, TypeError) as exc:
             raise TransientError(f"malformed response: {exc}") from None
-        return Completion(
-            text=text,
-            tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
-            tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
-            logprob_mean=mean_logprob(getattr(choice, "logprobs", None)) if logprobs else None,
-        )
+        return chat_completion(text, choice, usage, logprobs)
 
     def _map_error(self, exc: Exception) -> Exception:
         errors = self._errors

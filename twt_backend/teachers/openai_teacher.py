@@ -16,6 +16,16 @@ from twt_backend.teachers.base import (
 PLACEHOLDER_KEY = "EMPTY"  # local servers ignore the key but the SDK wants one
 
 
+def chat_completion(text: str, choice: Any, usage: Any, logprobs: bool) -> Completion:
+    """A Completion from one choice and the usage of an OpenAI-style chat response."""
+    return Completion(
+        text=text,
+        tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+        tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+        logprob_mean=mean_logprob(getattr(choice, "logprobs", None)) if logprobs else None,
+    )
+
+
 def mean_logprob(logprobs: Any) -> float | None:
     content = getattr(logprobs, "content", None) if logprobs is not None else None
     if not content:
@@ -72,12 +82,7 @@ class OpenAITeacher:
                 raise TypeError("no message content")
         except (AttributeError, IndexError, TypeError) as exc:
             raise TransientError(f"malformed response: {exc}") from None
-        return Completion(
-            text=text,
-            tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
-            tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
-            logprob_mean=mean_logprob(getattr(choice, "logprobs", None)) if logprobs else None,
-        )
+        return chat_completion(text, choice, usage, logprobs)
 
     def _map_error(self, exc: Exception) -> Exception:
         errors = self._errors
