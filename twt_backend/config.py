@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from twt_backend.errors import UsageError
+from twt_backend.secrets import check_variable_name
 
 T = TypeVar("T")
 
@@ -36,9 +37,12 @@ class TeacherConfig:
     base_url: str | None = _f(
         None,
         "OpenAI-compatible base URL (vLLM, Ollama, llama.cpp, "
-        "`transformers serve`); empty for the provider's default.",
+        "`transformers serve`); empty for the provider's default. A custom URL gets a key "
+        "only from --api-key-env or the keyring (never OPENAI_API_KEY/MISTRAL_API_KEY).",
     )
-    api_key_env: str | None = _f(None, "Name of the environment variable holding the API key.")
+    api_key_env: str | None = _f(
+        None, "NAME of the environment variable holding the API key (never the key itself)."
+    )
     keyring_service: str | None = _f(
         None, "OS keyring service holding the API key (username = teacher name)."
     )
@@ -60,10 +64,8 @@ class TeacherConfig:
             raise UsageError("teacher name: must not be empty")
         if not self.model.strip():
             raise UsageError("model: must not be empty")
-        if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
-            raise UsageError(
-                f"api_key_env: {self.api_key_env!r} is not an environment variable name"
-            )
+        if self.api_key_env is not None:
+            check_variable_name(self.api_key_env)
 
 
 @dataclass

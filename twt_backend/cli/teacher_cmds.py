@@ -127,11 +127,10 @@ def teacher_rows(project: Project) -> list[dict[str, Any]]:
 
 
 def _key_source(config: dict[str, Any]) -> str:
-    if config.get("api_key_env"):
-        return f"env:{config['api_key_env']}"
-    if config.get("keyring_service"):
-        return f"keyring:{config['keyring_service']}"
-    return "-"
+    try:
+        return secrets.key_source(from_dict(TeacherConfig, config))
+    except UsageError:
+        return "-"
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -175,6 +174,7 @@ def _test(args: argparse.Namespace) -> int:
     print(f"teacher {config.name}: ok in {result['latency_s']:.2f} s "
           f"({result['tokens_in']} tokens in, {result['tokens_out']} out)")  # fmt: skip
     print(f"rationale: {rationale[:300]}{'...' if len(rationale) > 300 else ''}")
+    print(f"key: {result['key_source']}")
     print(f"answer: {result['answer']}")
     print(f"confidence: {result['confidence']}")
     print(f"parse status: {result['parse_status']}")
@@ -187,8 +187,8 @@ def _check_keys(project: Project, names: list[str] | None) -> None:
     from twt_backend.generation import load_teachers
 
     for _, config in load_teachers(project, names):
-        if config.provider in ("openai", "mistral"):
-            secrets.api_key(config, required=not config.base_url)
+        if config.provider in secrets.DEFAULT_KEY_ENV:
+            secrets.api_key(config)
 
 
 def _generate(args: argparse.Namespace) -> int:

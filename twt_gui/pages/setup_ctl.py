@@ -12,6 +12,31 @@ from twt_backend.errors import UsageError
 from twt_backend.store import Project, utcnow
 
 KEYRING_SERVICE = "twt-studio"
+KEY_RULE = (
+    "A provider's default variable ({default}) goes only to its default endpoint. A custom "
+    "base URL gets a key only from a variable or keyring entry named here, otherwise none."
+)
+
+
+def key_rule(provider: str, base_url: str | None, env_name: str | None, keyring: bool) -> str:
+    """What this teacher would send, and the rule (shown beside the Setup page's key fields)."""
+    from twt_backend.secrets import DEFAULT_KEY_ENV, check_variable_name, key_source
+
+    if env_name:
+        try:
+            check_variable_name(env_name)
+        except UsageError:  # a pasted key: say so, never show it
+            return "Variable name: give the NAME of a variable holding the key, not the key."
+    config = TeacherConfig(
+        provider=provider,
+        base_url=base_url or None,
+        api_key_env=env_name or None,
+        keyring_service=KEYRING_SERVICE if keyring else None,
+    )
+    default = DEFAULT_KEY_ENV.get(provider)
+    if default is None:
+        return f"Sends: {key_source(config)}."
+    return f"Sends: {key_source(config)}.\n" + KEY_RULE.format(default=default)
 
 
 class SetupController:
