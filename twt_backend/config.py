@@ -8,8 +8,12 @@ that holds its key.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -165,12 +169,55 @@ def field_meta(cls: type, name: str) -> dict[str, Any]:
     return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
 
 
+def check_finite(name: str, value: Any) -> None:
+    """Refuse NaN and infinities, naming the field or flag: the one check of every float."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{name}: {value} is not a finite number")
+
+
+def finite_float(text: str) -> float:
+    """An argparse `type` for float flags that are no config field (e.g. `--budget`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+@functools.cache
+def _number_kinds(cls: type) -> dict[str, type]:
+    """Field name -> int or float, for the fields typed `int`/`float` (optionally None)."""
+    hints = typing.get_type_hints(cls)
+    kinds = {}
+    for f in dataclasses.fields(cls):
+        args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
+        base = args[0] if len(args) == 1 else hints[f.name]
+        if base in (int, float):
+            kinds[f.name] = base
+    return kinds
+
+
+def _check_number(name: str, kind: type, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{name}: {value!r} is not a number")
+    check_finite(name, value)
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise UsageError(f"{name}: {value} is not a whole number")
+
+
 def validate_fields(obj: Any) -> None:
-    """Check choices and numeric bounds declared in the field metadata."""
+    """Check types of numbers (finite: no NaN or infinity), choices and numeric bounds
+    declared in the field metadata. Every config passes here: CLI flags, the app's forms,
+    saved settings and configs read back from a project."""
+    kinds = _number_kinds(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if value is None:
             continue
+        if f.name in kinds:
+            _check_number(f.name, kinds[f.name], value)
         choices = f.metadata.get("choices")
         if choices and value not in choices:
             raise UsageError(f"{f.name}: {value!r} is not one of {', '.join(map(str, choices))}")
@@ -181,8 +228,20 @@ def validate_fields(obj: Any) -> None:
             raise UsageError(f"{f.name}: {value} is above the maximum {high}")
 
 
+def stored_teacher(name: str, raw: str) -> TeacherConfig:
+    """A teacher config read back from a project, checked like any other; the error names the
+    teacher and how to repair it (a received or hand-edited project may hold anything)."""
+    try:
+        return from_dict(TeacherConfig, json.loads(raw))
+    except (UsageError, TypeError, ValueError) as exc:
+        raise UsageError(
+            f"teacher {name}: {exc}; repair it with `twt teacher add DIR {name} ... --replace` "
+            "or on the app's Setup page"
+        ) from None
+
+
 def to_json(obj: Any) -> str:
-    return json.dumps(dataclasses.asdict(obj), sort_keys=True)
+    return json.dumps(dataclasses.asdict(obj), sort_keys=True, allow_nan=False)
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:

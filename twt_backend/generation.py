@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twt_backend.config import TeacherConfig, from_dict
+from twt_backend.config import TeacherConfig, from_dict, stored_teacher
 from twt_backend.errors import UsageError
 from twt_backend.generation_lane import CHARS_PER_TOKEN, Lane, ParseFn, WorkItem
 from twt_backend.generation_writer import ResultWriter
@@ -90,7 +90,7 @@ def load_teachers(
     chosen = [r for r in rows if (r["name"] in names if names else r["enabled"])]
     if not chosen:
         raise UsageError(f"{project.root}: no teachers; add one with `twt teacher add`")
-    return [(int(r["id"]), from_dict(TeacherConfig, json.loads(r["config"]))) for r in chosen]
+    return [(int(r["id"]), stored_teacher(r["name"], r["config"])) for r in chosen]
 
 
 def load_queries(project: Project, split: str | None, limit: int | None) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from twt_backend import secrets
-from twt_backend.config import TeacherConfig, from_dict, to_json
+from twt_backend.config import TeacherConfig, finite_float, from_dict, stored_teacher, to_json
 from twt_backend.errors import UsageError
 from twt_backend.store import Project, utcnow
 
@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="Only this teacher (repeatable; default: all enabled).")  # fmt: skip
     gen.add_argument("--limit", type=int, help="Label only the first N queries.")
     gen.add_argument("--split", default="train", help="Query split to label (default: train).")
-    gen.add_argument("--budget", type=float, dest="budget_usd", metavar="USD",
+    gen.add_argument("--budget", type=finite_float, dest="budget_usd", metavar="USD",
                      help="Stop cleanly once this much has been spent in this run.")  # fmt: skip
     gen.add_argument("--quiet", action="store_true", help="No progress display.")
     gen.set_defaults(func=_generate)
@@ -121,16 +121,13 @@ def teacher_rows(project: Project) -> list[dict[str, Any]]:
         " GROUP BY t.id ORDER BY t.id"
     )
     for row in rows:
-        row["config"] = json.loads(row["config"])
+        row["config"] = dataclasses.asdict(stored_teacher(row["name"], row["config"]))
         row["ok"], row["failed"] = int(row["ok"] or 0), int(row["failed"] or 0)
     return rows
 
 
 def _key_source(config: dict[str, Any]) -> str:
-    try:
-        return secrets.key_source(from_dict(TeacherConfig, config))
-    except UsageError:
-        return "-"
+    return secrets.key_source(from_dict(TeacherConfig, config))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -138,7 +135,7 @@ def _list(args: argparse.Namespace) -> int:
         rows = teacher_rows(project)
     if args.json:
         for row in rows:
-            print(json.dumps(row, sort_keys=True))
+            print(json.dumps(row, sort_keys=True, allow_nan=False))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -160,7 +157,7 @@ def _load_config(project: Project, name: str) -> TeacherConfig:
     raw = project.scalar("SELECT config FROM teachers WHERE name = ?", (name,))
     if raw is None:
         raise UsageError(f"no teacher named {name!r} in {project.root}")
-    return from_dict(TeacherConfig, json.loads(raw))
+    return stored_teacher(name, raw)
 
 
 def _test(args: argparse.Namespace) -> int:

@@ -4,10 +4,9 @@ the saved selection/training/LoRA/launcher configs."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
-from twt_backend.config import TeacherConfig, from_dict, to_json
+from twt_backend.config import TeacherConfig, stored_teacher, to_json
 from twt_backend.errors import UsageError
 from twt_backend.store import Project, utcnow
 
@@ -47,7 +46,7 @@ class SetupController:
     def teachers(self) -> list[dict[str, Any]]:
         rows = self.project.rows("SELECT id, name, enabled, config FROM teachers ORDER BY id")
         for row in rows:
-            row["config"] = from_dict(TeacherConfig, json.loads(row["config"]))
+            row["config"] = stored_teacher(row["name"], row["config"])
         return rows
 
     def save_teacher(self, config: TeacherConfig, enabled: bool = True) -> int:

@@ -1,4 +1,4 @@
-"""The Setup page states the key rule beside the key fields and follows it (offscreen)."""
+"""The Setup page: the key rule beside the key fields, and numbers checked in its forms."""
 # ruff: noqa: F811 - pytest fixtures imported by name
 
 from __future__ import annotations
@@ -59,3 +59,30 @@ def test_test_connection_sends_no_default_key_to_a_custom_url(
         assert dict(server.authorization) == {"": 1}
     text = setup.test_result.toPlainText()
     assert text.startswith("OK") and "no key sent (custom endpoint" in text, text
+
+
+def test_forms_refuse_non_finite_numbers(window, tmp_path):
+    from twt_backend.config import SelectionConfig
+    from twt_backend.settings import load_config
+
+    open_project(window, tmp_path / "p", queries=1)
+    setup = window.show_page("Setup")
+    setup.new_teacher()
+    form = setup.teacher_form
+    form.set_raw("name", "t1")
+    form.set_raw("model", "m")
+    form.set_raw("base_url", "http://127.0.0.1:9/v1")
+    form.set_raw("temperature", "nan")
+    form.set_raw("timeout_s", "inf")
+    form.set_raw("price_in", "-inf")
+    setup.key_source.setCurrentIndex(2)
+    assert not setup.save_teacher()
+    errors = form.error_texts()
+    assert set(errors) == {"temperature", "timeout_s", "price_in"}
+    assert all("not a finite number" in text for text in errors.values()), errors
+    assert window.session.project.scalar("SELECT COUNT(*) FROM teachers") == 0
+
+    setup.selection_form.set_raw("threshold", "nan")
+    assert not setup.save_configs([setup.selection_form])
+    assert "not a finite number" in setup.selection_form.error_texts()["threshold"]
+    assert load_config(window.session.project, SelectionConfig).threshold == 0.95
