@@ -55,6 +55,7 @@ class Summary:
     spent_usd: float
     stopped: str | None  # None, "budget" or "cancelled"
     not_sent: int
+    errors: dict[str, str] = field(default_factory=dict)  # "teacher N" -> first error (scrubbed)
 
     @property
     def message(self) -> str:
@@ -236,6 +237,15 @@ class LabellingRun:
             "estimate_usd": round(sum(self.estimates.values()), 6),
             "spent_usd": round(self.spent(), 6),
             "message": message or self.label,
+            "errors": self.first_errors(),
+        }
+
+    def first_errors(self) -> dict[str, str]:
+        """ "teacher NAME" -> the first error of this run (scrubbed), for teachers with failures."""
+        return {
+            f"teacher {name}": lane.stats.first_error
+            for name, lane in self.lanes.items()
+            if lane.stats.first_error is not None
         }
 
     async def _report(self) -> None:
@@ -303,6 +313,7 @@ class LabellingRun:
             spent_usd=self.spent(),
             stopped=self.stopped,
             not_sent=sum(len(lane.queue) for lane in self.lanes.values()),
+            errors=self.first_errors(),
         )
         if self.on_progress:
             self.on_progress({**self.snapshot(summary.message), "stopped": self.stopped})
@@ -372,6 +383,7 @@ def run_job(ctx: Any) -> None:
         stopped=summary.stopped,
         seconds=round(time.monotonic() - started, 2),
         bars=summary.bars,
+        errors=summary.errors,
     )
     ctx.log(summary.message)
 
