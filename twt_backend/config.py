@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import math
 import typing
@@ -186,17 +185,21 @@ def finite_float(text: str) -> float:
     return value
 
 
-@functools.cache
+_NUMBER_KINDS: dict[type, dict[str, type]] = {}
+
+
 def _number_kinds(cls: type) -> dict[str, type]:
     """Field name -> int or float, for the fields typed `int`/`float` (optionally None)."""
-    hints = typing.get_type_hints(cls)
-    kinds = {}
-    for f in dataclasses.fields(cls):
-        args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
-        base = args[0] if len(args) == 1 else hints[f.name]
-        if base in (int, float):
-            kinds[f.name] = base
-    return kinds
+    if cls not in _NUMBER_KINDS:
+        hints = typing.get_type_hints(cls)
+        kinds = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
+            base = args[0] if len(args) == 1 else hints[f.name]
+            if base in (int, float):
+                kinds[f.name] = base
+        _NUMBER_KINDS[cls] = kinds
+    return _NUMBER_KINDS[cls]
 
 
 def _check_number(name: str, kind: type, value: Any) -> None:

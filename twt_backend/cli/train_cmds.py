@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ SECTIONS: dict[str, tuple[type, str]] = {
     "lora": (LoraConfig, "lora-"),
     "launch": (LaunchConfig, ""),
 }
-_TYPES = {"int": int, "float": finite_float, "str": str}
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": finite_float, "str": str}
 
 
 def _dest(section: str, name: str) -> str:
