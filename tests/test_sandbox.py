@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -46,7 +48,7 @@ def _alive_with(token: str) -> list[int]:
 
 
 def _assert_none_alive(token: str) -> None:
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 60.0  # killed already: only the reaping may lag on a busy host
     while _alive_with(token) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _alive_with(token) == []
@@ -93,15 +95,13 @@ def test_correct_and_incorrect_programs(isolation):
 
 
 def test_infinite_loop_times_out(isolation):
-    started = time.monotonic()
     result = run_python("while True:\n    pass", timeout_s=1.0, isolation=isolation)
     assert result.timed_out and result.reason == "timeout" and not result.passed
-    assert time.monotonic() - started < 5.0
 
 
 def test_memory_bomb_hits_the_limit(isolation):
     result = run_python("chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 2**20))",
-                        memory_mb=256, timeout_s=10.0, isolation=isolation)  # fmt: skip
+                        memory_mb=256, timeout_s=60.0, isolation=isolation)  # fmt: skip
     assert not result.passed and result.reason == "memory"
 
 
@@ -122,7 +122,7 @@ for _ in range(100):
 print(forked)
 """
     info = protections(isolation)
-    result = run_python(program, timeout_s=10.0, max_processes=32, isolation=isolation)
+    result = run_python(program, timeout_s=60.0, max_processes=32, isolation=isolation)
     bounded = not str(info["process_limit"]).startswith("none")
     if bounded:
         assert int(result.stdout.strip()) < 32
@@ -144,7 +144,7 @@ if os.fork() == 0:
 os.wait()
 print("parent done")
 """
-    result = run_python(program, timeout_s=5.0, isolation=isolation)
+    result = run_python(program, timeout_s=60.0, isolation=isolation)
     assert result.passed, result.stderr
     _assert_none_alive(token)
 
@@ -245,7 +245,7 @@ def test_no_network_under_bwrap():
         program = f"""
 import socket
 try:
-    socket.create_connection(('127.0.0.1', {port}), timeout=3).close()
+    socket.create_connection(('127.0.0.1', {port}), timeout=30).close()
     print('connected')
 except OSError as exc:
     print('blocked', type(exc).__name__)
@@ -258,20 +258,71 @@ except OSError as exc:
 
 def test_output_flood_is_capped(isolation):
     program = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"
-    started = time.monotonic()
-    result = run_python(program, timeout_s=20.0, max_file_mb=8, isolation=isolation)
-    assert result.reason == "output_limit" and not result.passed
+    result = run_python(program, timeout_s=120.0, max_file_mb=8, isolation=isolation)
+    assert result.reason == "output_limit" and not result.passed  # not "timeout"
     assert len(result.stdout) <= sandbox.OUTPUT_CHARS + 100
-    assert time.monotonic() - started < 10.0
 
 
+def _running_programs() -> set[int]:
+    """Pids of the sandboxed programs (`python -I -B main.py`) this test process started."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
+            if argv[-2:] != [b"-B", b"main.py"] or b"bwrap" in argv[0]:
+                continue
+            pid = int(entry.name)
+            while pid > 1:  # a descendant of ours (not another test run's)?
+                stat = (Path("/proc") / str(pid) / "stat").read_text()
+                pid = int(stat.rsplit(")", 1)[1].split()[1])
+                if pid == os.getpid():
+                    found.add(int(entry.name))
+                    break
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _sleeping_programs() -> set[int]:
+    """Those of `_running_programs` that have printed (their stdout file is not empty)."""
+    found = set()
+    for pid in _running_programs():
+        try:
+            if os.stat(f"/proc/{pid}/fd/1").st_size > 0:
+                found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for(predicate, bound_s: float = 600.0) -> None:
+    """Wait for something that will happen; the bound only ends a broken run."""
+    deadline = time.monotonic() + bound_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@linux_only
 def test_run_many_keeps_order_and_runs_in_parallel():
-    programs = [f"import time\ntime.sleep({1.0 if i % 2 else 0.0})\nprint({i})" for i in range(8)]
-    started = time.monotonic()
-    results = run_many(programs, workers=4)
+    """Programs that only end when killed: seeing 4 alive at once proves 4 run in parallel,
+    however slow the machine."""
+    programs = [f"import time\nprint({i}, flush=True)\ntime.sleep(3600)" for i in range(8)]
+    with ThreadPoolExecutor(1) as pool:
+        batch = pool.submit(run_many, programs, workers=4, timeout_s=900)
+        try:
+            for _ in range(2):
+                _wait_for(lambda: len(_sleeping_programs()) >= 4 or batch.done())
+                running = _sleeping_programs()
+                assert len(running) == 4
+                for pid in running:
+                    os.kill(pid, signal.SIGKILL)
+                _wait_for(lambda: not _running_programs() & running)  # noqa: B023
+            results = batch.result(timeout=600)
+        finally:
+            for pid in _running_programs():
+                os.kill(pid, signal.SIGKILL)
     assert [r.stdout.strip() for r in results] == [str(i) for i in range(8)]
-    assert all(r.passed for r in results)
-    assert time.monotonic() - started < 3.0  # one at a time takes over 4 s
+    assert all(not r.timed_out and r.reason == "failed" for r in results)  # killed by us
 
 
 # ---- what the sandbox can see: the interpreter and the system, nothing of the user's ----------

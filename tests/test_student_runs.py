@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from training_helpers import free_port
 
 from twt_backend import jobs
 from twt_backend.config import GenerationConfig
@@ -104,7 +105,7 @@ def test_eval_of_a_trained_stage_uses_its_adapter(project, tiny_model_dir):
 def test_eval_shards_over_two_processes(project, tiny_model_dir):
     _add_queries(project, 6)
     job_id = jobs.create_job(
-        project, "eval", _eval_config(tiny_model_dir, nproc=2, master_port=29561)
+        project, "eval", _eval_config(tiny_model_dir, nproc=2, master_port=free_port())
     )
     code = jobs.start_detached(project, job_id).wait(timeout=300)
     log = (project.artifacts / "jobs").glob("*/shards.log")
