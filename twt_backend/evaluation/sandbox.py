@@ -44,9 +44,6 @@ MARKER_VAR = "TWT_SANDBOX_RUN"
 _PROBE_TIMEOUT_S = 10.0
 SCRATCH_MB = 64  # size of each writable tmpfs under bwrap: the work folder, /tmp, /dev/shm
 _warned = False
-_PROBE_PROGRAM = (
-    f"import {', '.join(mounts.PROBE_MODULES)}\nopen('probe', 'w').write('1')\nprint('ok')\n"
-)
 
 
 @dataclass
@@ -109,7 +106,8 @@ def _bwrap_status() -> tuple[bool, str]:
         return False, "bwrap not found on PATH (Debian/Ubuntu: apt-get install bubblewrap)"
     with tempfile.TemporaryDirectory(prefix="twt-sbx-probe-") as tmp:
         base = Path(tmp)
-        (base / "main.py").write_text(_PROBE_PROGRAM)
+        imports = "".join(f"import {name}\n" for name in mounts.probe_modules())
+        (base / "main.py").write_text(f"{imports}open('probe', 'w').write('1')\nprint('ok')\n")
         argv = [*_bwrap_argv(base, current_view()), mounts.interpreter(), "-I", "main.py"]
         try:
             done = subprocess.run(

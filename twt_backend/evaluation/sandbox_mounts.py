@@ -16,6 +16,7 @@ bound back on top, read-only.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -48,6 +49,12 @@ _PROBE = (
     "rows = [line.split(None, 5) for line in open('/proc/self/maps')]\n"
     "print(json.dumps(sorted({{row[5].strip() for row in rows if len(row) == 6}})))\n"
 )
+
+
+@lru_cache(maxsize=1)
+def probe_modules() -> tuple[str, ...]:
+    """The PROBE_MODULES this interpreter has (a frozen app bundles only what it uses)."""
+    return tuple(name for name in PROBE_MODULES if importlib.util.find_spec(name) is not None)
 
 
 def interpreter() -> str:
@@ -109,7 +116,7 @@ def etc_secrets() -> tuple[tuple[str, ...], tuple[str, ...]]:
 @lru_cache(maxsize=1)
 def extra_libraries() -> tuple[str, ...]:
     """Files the interpreter maps (its binary, shared libraries) outside the visible trees."""
-    argv = [interpreter(), "-I", "-c", _PROBE.format(modules=PROBE_MODULES)]
+    argv = [interpreter(), "-I", "-c", _PROBE.format(modules=probe_modules())]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     try:
         done = subprocess.run(argv, capture_output=True, timeout=30, env=env, cwd="/", check=True)
