@@ -11,7 +11,13 @@ request counters as JSON and `POST /_reset` clears them (for a server in another
 
 Faults are either probabilities per kind or a callable `(prompt_key, attempt) -> kind|None`
 (attempt counts from 1 per prompt). Kinds: "429" (with Retry-After), "500", "malformed"
-(a 200 with a broken JSON body), "hang" (answers after `hang_s`), "400", "401".
+(a 200 with a broken JSON body), "hang" (no answer until the client gives up, or a 504
+after `hang_s`), "400", "401".
+
+Holding makes "mid-run" deterministic on a machine of any speed: with `hold_after=N` the
+server answers N chat requests, then keeps every further one waiting (`held` counts them,
+`wait_held(n)` waits for n) until `release()` (or `stop()`); with `hold_batches=True`
+batches stay in progress until then. `wait_idle()` waits until no request is being handled.
 Run it standalone for benchmarks: `python tests/fake_openai.py --port 0 --latency 1`.
 """
 
@@ -21,6 +27,8 @@ import argparse
 import hashlib
 import json
 import random
+import select
+import socket
 import sys
 import threading
 import time
@@ -77,6 +85,8 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         batch_delay_s: float = 0.1,
+        hold_after: int | None = None,
+        hold_batches: bool = False,
     ):
         self.responder = responder
         self.latency_s = latency_s
@@ -84,8 +94,15 @@ class FakeOpenAIServer:
         self.retry_after_s = retry_after_s
         self.hang_s = hang_s
         self.batch_delay_s = batch_delay_s
+        self.hold_after = hold_after
+        self.hold_batches = hold_batches
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # held / in_flight changed
+        self._released = threading.Event()
+        self._admitted = 0  # chat requests received, for hold_after
+        self.held = 0  # chat requests waiting for release()
+        self.in_flight = 0  # chat requests being handled
         self.requests: Counter[str] = Counter()  # prompt key -> requests received
         self.served_ok: Counter[str] = Counter()  # prompt key -> well-formed answers sent
         self.faults_sent: Counter[str] = Counter()  # fault kind -> count
@@ -115,6 +132,7 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        self.release()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -123,6 +141,41 @@ class FakeOpenAIServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ---- holding -----------------------------------------------------------------------------
+    def release(self) -> None:
+        """Answer the held requests and batches, and hold nothing from now on."""
+        self._released.set()
+
+    def wait_held(self, n: int, timeout_s: float = 600.0) -> bool:
+        """Wait until `n` chat requests are held (a generous bound: they will arrive)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.held >= n, timeout_s)
+
+    def wait_idle(self, timeout_s: float = 600.0) -> bool:
+        """Wait until no chat request is being handled (answers of released requests sent)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.in_flight == 0, timeout_s)
+
+    def _enter(self) -> None:
+        """Count a chat request in; hold it while the server holds (see `hold_after`)."""
+        with self._changed:
+            self.in_flight += 1
+            self._admitted += 1
+            hold = self.hold_after is not None and self._admitted > self.hold_after
+            if hold:
+                self.held += 1
+                self._changed.notify_all()
+        if hold:
+            self._released.wait()
+            with self._changed:
+                self.held -= 1
+                self._changed.notify_all()
+
+    def _leave(self) -> None:
+        with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
 
     # ---- counters ----------------------------------------------------------------------------
     def duplicates(self) -> dict[str, int]:
@@ -209,6 +262,8 @@ class FakeOpenAIServer:
         batch = self.batches[batch_id]
         time.sleep(self.batch_delay_s)
         batch["status"] = "in_progress"
+        if self.hold_batches:
+            self._released.wait()
         lines = self.files[batch["input_file_id"]].decode().splitlines()
         out, errors = [], []
         for line in filter(None, lines):
@@ -357,6 +412,27 @@ class FakeOpenAIServer:
                         {"error": {"message": "body is not JSON", "type": "invalid_request_error"}},
                     )
                     return
+                server._enter()
+                try:
+                    self._answer(request)
+                finally:
+                    server._leave()
+
+            def _hang(self) -> None:
+                """Wait until the client closes the connection (gave up), at most `hang_s`."""
+                deadline = time.monotonic() + server.hang_s
+                while (left := deadline - time.monotonic()) > 0:
+                    readable, _, _ = select.select([self.connection], [], [], min(left, 0.5))
+                    if not readable:
+                        continue
+                    try:
+                        if not self.connection.recv(1, socket.MSG_PEEK):
+                            return  # EOF: the client is gone
+                    except OSError:
+                        return
+                    time.sleep(min(left, 0.1))  # bytes of a next request: keep waiting
+
+            def _answer(self, request: dict[str, Any]) -> None:
                 key = prompt_key(str(request.get("model", "")), request.get("messages") or [])
                 attempt = server._register(key, self.headers.get("Authorization", ""))
                 fault = server.pick_fault(key, attempt)
@@ -366,7 +442,7 @@ class FakeOpenAIServer:
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 if fault == "hang":
-                    time.sleep(server.hang_s)
+                    self._hang()
                 if fault == "hang":  # the client has given up by now: never a valid answer
                     self._json(
                         504, {"error": {"message": "gateway timeout", "type": "server_error"}}

@@ -54,7 +54,7 @@ def twt(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str]:
+def finish(process: subprocess.Popen[str], timeout: float = 900) -> tuple[int, str]:
     try:
         out, _ = process.communicate(timeout=timeout)
     finally:

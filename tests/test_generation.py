@@ -84,10 +84,11 @@ def test_faults_are_retried_until_every_query_is_answered(project: Project, prov
         slot = int(key, 16) % 8
         return kinds.get(slot) if attempt == 1 or (attempt == 2 and slot in (0, 1)) else None
 
-    # the timeout leaves room for a loaded CI machine: a slow ok answer must not be re-asked
-    with FakeOpenAIServer(latency_s=0.005, faults=faults, retry_after_s=0.05, hang_s=4.0) as server:
+    # a hang lasts until the client gives up, so the timeout can leave room for a busy
+    # machine (a slow ok answer must not be re-asked) without slowing the test down
+    with FakeOpenAIServer(latency_s=0.005, faults=faults, retry_after_s=0.05) as server:
         add_teacher(project, "t", provider=provider, base_url=server.base_url, concurrency=8,
-                    timeout_s=2.0, max_retries=10)  # fmt: skip
+                    timeout_s=6.0, max_retries=10)  # fmt: skip
         summary = label(project.root, _options())
         sent = server.stats()["faults"]
         assert server.duplicates() == {}
@@ -175,7 +176,9 @@ def test_requests_per_minute_limit_paces_requests(project: Project) -> None:
         label(project.root, _options())
         arrivals = sorted(t for times in server.times.values() for t in times)
     assert len(arrivals) == 12
-    assert 1.2 <= arrivals[-1] - arrivals[0] < 5.0  # 5 at once, then 5/s: about 1.4 s
+    # 5 at once, then 5/s: about 1.4 s. A busy machine only adds time; the upper bound
+    # catches a limiter that refills per minute (some 84 s), not a slow machine.
+    assert 1.2 <= arrivals[-1] - arrivals[0] < 30.0
 
 
 def test_tokens_per_minute_limit_paces_requests(project: Project) -> None:
@@ -193,13 +196,14 @@ def test_tokens_per_minute_limit_paces_requests(project: Project) -> None:
     capacity = max(500, max(need))
     expected = (sum(need) - capacity) / 500
     assert expected > 0.8
-    assert expected * 0.8 <= arrivals[-1] - arrivals[0] <= expected + 4
+    assert expected * 0.8 <= arrivals[-1] - arrivals[0] <= expected + 30  # as for rpm above
 
 
 def test_cancel_event_stops_and_keeps_finished_rows(project: Project) -> None:
     seed_queries(project, 40)
     cancelled = threading.Event()
-    with FakeOpenAIServer(latency_s=0.1) as server:
+    # 8 answers, then the server holds requests until the end: the cancel lands mid-run
+    with FakeOpenAIServer(latency_s=0.01, hold_after=8) as server:
         add_teacher(project, "t", base_url=server.base_url, concurrency=4)
 
         def cancel_once_some_are_done(snapshot: dict[str, Any]) -> None:

@@ -55,7 +55,8 @@ def test_batch_api_submits_polls_and_ingests_at_half_price(project: Project) -> 
 
 def test_batch_api_resumes_an_open_batch_instead_of_resubmitting(project: Project) -> None:
     seed_queries(project, 5)
-    with FakeOpenAIServer(batch_delay_s=1.0) as server:
+    # the batch stays in progress until released: the cancel lands before it completes
+    with FakeOpenAIServer(batch_delay_s=0.05, hold_batches=True) as server:
         teacher_id = add_teacher(project, "b", base_url=server.base_url, use_batch_api=True)
         cancelled = threading.Event()
 
@@ -72,6 +73,7 @@ def test_batch_api_resumes_an_open_batch_instead_of_resubmitting(project: Projec
         assert first.stopped == "cancelled"
         assert len(open_batches(project, teacher_id)) == 1
         assert _statuses(project) == {}
+        server.release()
         label(project.root, LabelOptions(**FAST))
         assert len(server.batches) == 1  # polled, not submitted again
         assert server.duplicates() == {}

@@ -156,7 +156,9 @@ def test_test_connection_on_the_demo_replay_teacher(window, qtbot, async_loop, t
     assert [setup.teacher_list.item(i).text() for i in range(4)][0] == "gpt-4"
     setup.teacher_list.setCurrentRow(0)
     qtbot.mouseClick(setup.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: setup.test_result.toPlainText().startswith(("OK", "Failed")))
+    qtbot.waitUntil(
+        lambda: setup.test_result.toPlainText().startswith(("OK", "Failed")), timeout=120_000
+    )
     text = setup.test_result.toPlainText()
     assert text.startswith("OK"), text
     assert "answer: 18" in text and "confidence: 0.98" in text
@@ -168,7 +170,9 @@ def test_test_connection_names_the_missing_variable(window, qtbot, async_loop, t
     setup = window.show_page("Setup")
     setup.teacher_list.setCurrentRow(0)
     qtbot.mouseClick(setup.test_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: setup.test_result.toPlainText().startswith(("OK", "Failed")))
+    qtbot.waitUntil(
+        lambda: setup.test_result.toPlainText().startswith(("OK", "Failed")), timeout=120_000
+    )
     text = setup.test_result.toPlainText()
     assert text.startswith("Failed") and f"environment variable {MISSING_ENV} is not set" in text
     stored = json.loads(project.scalar("SELECT config FROM teachers"))

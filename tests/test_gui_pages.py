@@ -122,7 +122,7 @@ def test_add_teacher_and_test_connection(window, qtbot, async_loop, tmp_path):  
 
         qtbot.mouseClick(setup.test_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(
-            lambda: setup.test_result.toPlainText().startswith(("OK", "Failed")), timeout=15000
+            lambda: setup.test_result.toPlainText().startswith(("OK", "Failed")), timeout=120_000
         )
     text = setup.test_result.toPlainText()
     assert text.startswith("OK"), text
@@ -164,9 +164,9 @@ def test_labelling_job_progress_is_shown(window, qtbot, tmp_path):
         assert job_id is not None
         qtbot.waitUntil(
             lambda: "fake" in labelling.bars and labelling.bars["fake"].bar.value() == 10,
-            timeout=40000,
+            timeout=600_000,  # a worker process starts and labels: slow on a busy machine
         )
-        qtbot.waitUntil(lambda: labelling.start_button.isEnabled(), timeout=10000)
+        qtbot.waitUntil(lambda: labelling.start_button.isEnabled(), timeout=120_000)
     job = jobs.get_job(window.session.project, job_id)
     assert job["status"] == "finished", job
     assert "10 / 10" in labelling.bars["fake"].bar.text()
@@ -200,7 +200,7 @@ def test_review_override_with_keys_and_bulk(window, qtbot, async_loop, tmp_path)
     review.apply_filter()
     assert review.model.rowCount() == 5
     future = async_loop.create_task(review.bulk_apply(review.current_filter(), "reject"))
-    qtbot.waitUntil(future.done, timeout=10000)
+    qtbot.waitUntil(future.done, timeout=120_000)
     assert future.result() == 20
     rejected = project.scalar(
         "SELECT COUNT(*) FROM selections s JOIN generations g ON g.id=s.generation_id"
@@ -237,10 +237,13 @@ def test_training_loss_plot_grows_live(window, qtbot, tmp_path):
     training = window.show_page("Training")
     assert training.series is not None and training.series.job_id == job_id
     stop = threading.Event()
+    shown = threading.Event()  # the plot showed the first rows: the writer goes on
 
     def writer():
         with Project.open(project.root) as own:
             for step in range(1, 41):
+                if step == 6:
+                    shown.wait()
                 if stop.is_set():
                     return
                 with own.transaction() as conn:
@@ -257,13 +260,15 @@ def test_training_loss_plot_grows_live(window, qtbot, tmp_path):
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        qtbot.waitUntil(lambda: training.points("loss") >= 5, timeout=5000)
+        qtbot.waitUntil(lambda: training.points("loss") >= 5, timeout=120_000)
         seen = training.points("loss")
-        qtbot.waitUntil(lambda: training.points("loss") == 40, timeout=10000)
+        shown.set()
+        qtbot.waitUntil(lambda: training.points("loss") == 40, timeout=120_000)
     finally:
         stop.set()
+        shown.set()
         thread.join()
-    assert seen < 40
+    assert seen == 5  # the plot grew while the run went on
     assert training.points("learning_rate") == 40 and training.points("tokens_per_s") == 40
     assert training.curves["loss"].yData[-1] == pytest.approx(3.0 / 40)
 
@@ -320,7 +325,7 @@ def test_compare_shows_stored_numbers(window, qtbot, async_loop, tmp_path):  # n
     assert "TwT stage 3 (reasoning-free) [stage3] (correct, 12 tokens)" in text
     assert text.index("Vanilla student") < text.index("TwT stage 3")
     future = async_loop.create_task(compare.export(tmp_path / "report"))
-    qtbot.waitUntil(future.done, timeout=30000)
+    qtbot.waitUntil(future.done, timeout=120_000)
     html = future.result()
     assert html is not None and html.name == "report.html" and html.is_file()
     assert (tmp_path / "report" / "comparison.csv").read_text().count("\n") == 3

@@ -104,7 +104,6 @@ def test_smollm2_conversion_and_two_lora_steps(smollm2_dir, project):
     job = run_train(
         project,
         train_config(1, smollm2_dir, max_steps=2, batch_size=1, max_length=160, save_steps=100),
-        timeout=240,
     )
     assert job["status"] == "finished", worker_log(job, project, 1)
     losses = project.rows("SELECT value FROM metrics WHERE job_id=? AND name='loss'", (job["id"],))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAIServer, add_teacher, seed_queries
+from training_helpers import wait_until
 
 from twt_backend import jobs
 from twt_backend.config import SelectionConfig, TrainingConfig
@@ -161,16 +162,16 @@ def test_pipeline_on_smollm2_with_evaluation(project, smollm2_dir, minilm_dir) -
 
 
 def test_cancel_stops_the_running_step(project, tiny_model_dir, minilm_dir) -> None:
-    with FakeOpenAIServer(responder=responder, latency_s=2.0) as server:
+    # the server holds every request: labelling is surely running when the cancel comes
+    with FakeOpenAIServer(responder=responder, hold_after=0) as server:
         _setup(project, server, tiny_model_dir, minilm_dir)
         job_id = jobs.create_job(project, "pipeline", {"n_stages": 3})
         process = jobs.start_detached(project, job_id)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not server.stats()["requests"]:
-            time.sleep(0.1)
-        assert server.stats()["requests"], _logs(project)
+        started = lambda: server.held > 0 or process.poll() is not None  # noqa: E731
+        wait_until(started, 600)  # an event (or a failed run), not a deadline
+        assert server.held > 0, _logs(project)
         assert jobs.cancel(project, job_id) == "cancelled"
-        process.wait(timeout=30)
+        process.wait(timeout=60)
     assert _kinds(project) == [("pipeline", "cancelled"), ("generate", "cancelled")]
 
 

@@ -87,7 +87,7 @@ def test_code_scoring_through_the_cli(tmp_path, capsys):
     )
     code, result = _score_cli(
         capsys, "code", "--dataset", str(dataset), "--predictions", str(predictions),
-        "--workers", "2", "--timeout", "1",
+        "--workers", "2", "--timeout", "5",  # 604 loops: a short wait, and room to start
     )  # fmt: skip
     assert code == 0
     assert (result["n"], result["correct"], result["missing"]) == (5, 2, 1)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from training_helpers import free_port
 
 from twt_backend import jobs
 from twt_backend.config import GenerationConfig
@@ -70,7 +71,7 @@ def test_batched_generation_matches_one_at_a_time(tiny_model_dir):
 def test_eval_job_stores_every_answer_and_resumes(project, tiny_model_dir):
     _add_queries(project, 5)
     job_id = jobs.create_job(project, "eval", _eval_config(tiny_model_dir, limit=3))
-    assert jobs.start_detached(project, job_id).wait(timeout=180) == 0, (
+    assert jobs.start_detached(project, job_id).wait(timeout=900) == 0, (
         project.root / "artifacts"
     ).glob("**/*.log")
     rows = project.rows("SELECT * FROM eval_results WHERE method='stage0' ORDER BY query_id")
@@ -80,7 +81,7 @@ def test_eval_job_stores_every_answer_and_resumes(project, tiny_model_dir):
     first_ids = [r["id"] for r in rows]
     # a second job without the limit answers only the two remaining queries
     job2 = jobs.create_job(project, "eval", _eval_config(tiny_model_dir))
-    assert jobs.start_detached(project, job2).wait(timeout=180) == 0
+    assert jobs.start_detached(project, job2).wait(timeout=900) == 0
     rows = project.rows("SELECT * FROM eval_results WHERE method='stage0' ORDER BY query_id")
     assert len(rows) == 5
     assert [r["id"] for r in rows[:3]] == first_ids
@@ -97,16 +98,16 @@ def test_eval_of_a_trained_stage_uses_its_adapter(project, tiny_model_dir):
     job_id = jobs.create_job(
         project, "eval", _eval_config(tiny_model_dir, stage=1, adapter=str(adapter))
     )
-    assert jobs.start_detached(project, job_id).wait(timeout=180) == 0
+    assert jobs.start_detached(project, job_id).wait(timeout=900) == 0
     assert project.scalar("SELECT COUNT(*) FROM eval_results WHERE method='stage1'") == 2
 
 
 def test_eval_shards_over_two_processes(project, tiny_model_dir):
     _add_queries(project, 6)
     job_id = jobs.create_job(
-        project, "eval", _eval_config(tiny_model_dir, nproc=2, master_port=29561)
+        project, "eval", _eval_config(tiny_model_dir, nproc=2, master_port=free_port())
     )
-    code = jobs.start_detached(project, job_id).wait(timeout=300)
+    code = jobs.start_detached(project, job_id).wait(timeout=900)
     log = (project.artifacts / "jobs").glob("*/shards.log")
     assert code == 0, "\n".join(p.read_text()[-2000:] for p in log)
     rows = project.rows("SELECT query_id FROM eval_results WHERE method='stage0'")

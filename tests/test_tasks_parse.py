@@ -266,9 +266,16 @@ def test_fuzz_with_bad_payloads(task: str) -> None:
 def test_huge_input_parses_quickly(task: str) -> None:
     huge = ("Step: 3 * 6 = 18. " * 20 + "\n") * 3000 + "\\boxed{" * 2000 + "```\n" * 501
     huge += f"{FENCED}\nAnswer: 18\nscore: 0.9"
+    # the baseline: plain text of the same length, parsed in the same run (the machine may be
+    # busy); runaway backtracking over the nested openers would take many times longer
+    plain = "Step: 3 * 6 = 18.\n" * (len(huge) // 18) + f"{FENCED}\nAnswer: 18\nscore: 0.9"
+    started = time.perf_counter()
+    parse(task, plain)
+    baseline = time.perf_counter() - started
     started = time.perf_counter()
     parsed = parse(task, huge)
-    assert time.perf_counter() - started < 5
+    elapsed = time.perf_counter() - started
+    assert elapsed < 10 * baseline + 0.5, f"{elapsed:.2f} s against {baseline:.2f} s for plain text"
     assert parsed.status in PARSE_STATUSES
 
 

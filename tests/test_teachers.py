@@ -190,7 +190,15 @@ def test_unknown_provider_is_a_usage_error() -> None:
 
 
 # ---- local -----------------------------------------------------------------------------------------
-def test_local_teacher_batches_concurrent_requests(tiny_model_dir: Path) -> None:
+def test_local_teacher_batches_concurrent_requests(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twt_backend.teachers import local_teacher
+
+    # the worker waits GATHER_S (20 ms) for more requests: a busy machine may pause the
+    # event loop longer between two of the four. Waiting longer costs nothing here, the
+    # batch is full (concurrency 4) as soon as the fourth arrives.
+    monkeypatch.setattr(local_teacher, "GATHER_S", 60.0)
     config = TeacherConfig(name="tiny", provider="local", model=str(tiny_model_dir), concurrency=4)
 
     async def run() -> tuple[list[Any], list[int]]:

@@ -91,13 +91,16 @@ def train_config(stage: int, student: Path, **training: Any) -> dict[str, Any]:
     return settings_from_config(config).to_config()
 
 
-def run_train(project: Project, config: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
-    """Create a train job, run its worker detached, wait for the end; the final job row."""
+def run_train(project: Project, config: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    """Create a train job, run its worker detached, wait for the end; the final job row.
+
+    `timeout` bounds a run that will end (a few steps of a tiny model): generous, so that a
+    busy machine only makes the test slower."""
     job_id = jobs.create_job(project, "train", config)
     return start_and_wait(project, job_id, timeout)
 
 
-def start_and_wait(project: Project, job_id: int, timeout: float = 120) -> dict[str, Any]:
+def start_and_wait(project: Project, job_id: int, timeout: float = 900) -> dict[str, Any]:
     process = jobs.start_detached(project, job_id)
     try:
         process.wait(timeout=timeout)

@@ -2,9 +2,11 @@
 
 Layers, strongest first, each used when this machine allows it:
 
-- bubblewrap (`bwrap`): read-only view of `/`, a writable work folder, a private
-  `/tmp`, no network, private PID/IPC/UTS namespaces, all capabilities dropped,
-  the sandbox killed with its parent;
+- bubblewrap (`bwrap`): a read-only view of only the interpreter and the system
+  (`sandbox_mounts`: home folders, `/root`, `/run`, `/var`, the caller's folder
+  and `/etc`'s secrets hidden), a writable work folder, a private `/tmp`, no
+  network, private PID/IPC/UTS namespaces, all capabilities dropped, the sandbox
+  killed with its parent;
 - a cgroup with `pids.max` (a fork bomb stays bounded even for root, for whom
   RLIMIT_NPROC does not apply), also used to kill every process at the end;
 - always: rlimits (CPU, address space, file size, processes), a new session and
@@ -25,13 +27,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from twt_backend.evaluation import sandbox_cgroup as cgroups
+from twt_backend.evaluation import sandbox_mounts as mounts
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +66,20 @@ class _Limits:
     output_chars: int
 
 
-def _bwrap_argv(base: Path) -> list[str]:
-    """bwrap around a program at `base/main.py`, run in `base/work`: a size-limited tmpfs."""
+def _bwrap_argv(base: Path, view: mounts.View) -> list[str]:
+    """bwrap around a program at `base/main.py`, run in `base/work`: a size-limited tmpfs.
+
+    What the program sees of the filesystem is `view` (see `sandbox_mounts`)."""
     work, size = str(base / "work"), str(SCRATCH_MB * 1024 * 1024)
+    empty = base / "empty"  # bound over the secrets of /etc
+    empty.touch()
     return [
         "bwrap",
-        "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--size", size, "--tmpfs", "/dev/shm",
         "--remount-ro", "/dev",
         "--proc", "/proc",
-        "--size", size, "--tmpfs", "/tmp",
-        *_interpreter_binds(),
-        "--size", size, "--tmpfs", work,
-        "--ro-bind", str(base / "main.py"), f"{work}/main.py",
+        *view.mount_args(work, base / "main.py", empty, size),
         "--chdir", work,
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
         "--cap-drop", "ALL",
@@ -83,22 +87,14 @@ def _bwrap_argv(base: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _interpreter_binds() -> list[str]:
-    """Read-only views of the interpreter where it lives under /tmp (hidden by the tmpfs),
-    e.g. a CI checkout in /tmp with its .venv."""
-    roots = {
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        str(Path(sys.executable).parent),
-        str(Path(os.path.realpath(sys.executable)).parent),
-    }
-    under_tmp = sorted(r for r in roots if Path(r).is_relative_to("/tmp") and Path(r).exists())
-    binds: list[str] = []
-    for root in under_tmp:
-        if not any(root != other and Path(root).is_relative_to(other) for other in under_tmp):
-            binds += ["--ro-bind", root, root]
-    return binds
+def current_view(hide: Iterable[str | os.PathLike[str]] = ()) -> mounts.View:
+    """The filesystem view for programs run now: `hide` and the caller's working folder
+    (a job's is its project folder) hidden."""
+    try:
+        cwd = [os.getcwd()]
+    except OSError:  # deleted under us
+        cwd = []
+    return mounts.View.current([*cwd, *hide])
 
 
 @lru_cache(maxsize=1)
@@ -110,8 +106,9 @@ def _bwrap_status() -> tuple[bool, str]:
         return False, "bwrap not found on PATH (Debian/Ubuntu: apt-get install bubblewrap)"
     with tempfile.TemporaryDirectory(prefix="twt-sbx-probe-") as tmp:
         base = Path(tmp)
-        (base / "main.py").write_text("open('probe', 'w').write('1')\nprint('ok')\n")
-        argv = [*_bwrap_argv(base), sys.executable, "-I", "main.py"]
+        imports = "".join(f"import {name}\n" for name in mounts.probe_modules())
+        (base / "main.py").write_text(f"{imports}open('probe', 'w').write('1')\nprint('ok')\n")
+        argv = [*_bwrap_argv(base, current_view()), mounts.interpreter(), "-I", "main.py"]
         try:
             done = subprocess.run(
                 argv, capture_output=True, timeout=_PROBE_TIMEOUT_S, env=_clean_env(base), cwd=base
@@ -133,21 +130,24 @@ def _use_bwrap(isolation: str) -> bool:
     return _bwrap_status()[0]
 
 
-def protections(isolation: str = "auto") -> dict[str, bool | str]:
+def protections(isolation: str = "auto") -> dict[str, Any]:
     """Which protections `run_python` applies on this machine; warns once when isolation is weak."""
     bwrap = _use_bwrap(isolation)
     pids_root = cgroups.pids_root()
     as_root = os.geteuid() == 0
-    info: dict[str, bool | str] = {
+    info: dict[str, Any] = {
         "isolation": "bubblewrap" if bwrap else "process",
         "bwrap": bwrap,
         "bwrap_detail": _bwrap_status()[1],
         "network": "isolated (bwrap --unshare-net)" if bwrap else "NOT isolated",
         "filesystem": (
-            f"read-only except the work folder, /tmp and /dev/shm (bwrap; private tmpfs "
-            f"of {SCRATCH_MB} MB each)"
+            "read-only view of the interpreter and the system only (/usr, /etc without its "
+            "secrets); home folders, /root, /run, /var, /tmp and the caller's folder hidden; "
+            f"writable: the work folder, /tmp and /dev/shm (bwrap; private tmpfs of {SCRATCH_MB} "
+            "MB each)"
             if bwrap
-            else "NOT protected outside the fresh work folder"
+            else "NOT protected outside the fresh work folder: every file the user can read "
+            "is readable"
         ),
         "pid_namespace": bwrap,
         "capabilities": "dropped (bwrap --cap-drop ALL)" if bwrap else "unchanged",
@@ -157,6 +157,7 @@ def protections(isolation: str = "auto") -> dict[str, bool | str]:
             else ("none: RLIMIT_NPROC does not bind root" if as_root else "RLIMIT_NPROC")
         ),
         "rlimits": "cpu, address space, file size, processes",
+        "view": current_view().describe() if bwrap else {},
         "process_group": True,
         "clean_env": True,
         "kill_all_at_end": " + ".join(
@@ -299,8 +300,14 @@ def run_python(
     max_file_mb: int = 16,
     output_chars: int = OUTPUT_CHARS,
     isolation: str = "auto",
+    hide: Sequence[str | os.PathLike[str]] = (),
+    view: mounts.View | None = None,
 ) -> SandboxResult:
-    """Run `source` as a Python program under every protection available (see `protections`)."""
+    """Run `source` as a Python program under every protection available (see `protections`).
+
+    Under bwrap, `hide` adds folders (a project folder) to the hidden ones; the caller's
+    working folder is always hidden. `view` is one prepared by `current_view` (`run_many`
+    prepares one per batch); it replaces `hide`."""
     limits = _Limits(timeout_s, memory_mb, max_processes, max_file_mb, output_chars)
     bwrap = _use_bwrap(isolation)
     if not bwrap:
@@ -308,7 +315,9 @@ def run_python(
     base = Path(tempfile.mkdtemp(prefix="twt-sbx-"))
     cgroup = cgroups.PidsCgroup.create(max_processes)
     try:
-        return _run_in(base, source, limits, bwrap, cgroup)
+        if bwrap and view is None:
+            view = current_view(hide)
+        return _run_in(base, source, limits, view if bwrap else None, cgroup)
     finally:
         if cgroup is not None:
             cgroup.remove()
@@ -316,8 +325,13 @@ def run_python(
 
 
 def _run_in(
-    base: Path, source: str, limits: _Limits, bwrap: bool, cgroup: cgroups.PidsCgroup | None
+    base: Path,
+    source: str,
+    limits: _Limits,
+    view: mounts.View | None,
+    cgroup: cgroups.PidsCgroup | None,
 ) -> SandboxResult:
+    bwrap = view is not None
     work = base / "work"  # under bwrap a tmpfs at this path, holding a read-only main.py
     (base / "main.py").write_text(source, encoding="utf-8")
     if not bwrap:
@@ -328,8 +342,8 @@ def _run_in(
     marker = uuid.uuid4().hex
     env[MARKER_VAR] = marker
     argv = [sys.executable, "-I", "-B", "main.py"]
-    if bwrap:
-        argv = [*_bwrap_argv(base), *argv]
+    if view is not None:
+        argv = [*_bwrap_argv(base, view), mounts.interpreter(), *argv[1:]]
     start = time.monotonic()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(
@@ -374,18 +388,24 @@ def run_many(
     memory_mb: int = 1024,
     isolation: str = "auto",
     on_done: Callable[[int], None] | None = None,
+    hide: Sequence[str | os.PathLike[str]] = (),
 ) -> list[SandboxResult]:
     """Run programs in parallel threads (each in its own sandbox); results in input order."""
+    if not sources:
+        return []
+    view = current_view(hide) if _use_bwrap(isolation) else None  # one look at /etc a batch
 
     def one(index_source: tuple[int, str]) -> SandboxResult:
         result = run_python(
-            index_source[1], timeout_s=timeout_s, memory_mb=memory_mb, isolation=isolation
+            index_source[1],
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            isolation=isolation,
+            view=view,
         )
         if on_done is not None:
             on_done(index_source[0])
         return result
 
-    if not sources:
-        return []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(one, enumerate(sources)))

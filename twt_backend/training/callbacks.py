@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from transformers import TrainerCallback
 
 from twt_backend.jobs import JobContext
 
+TEST_PAUSE_VAR = "TWT_TEST_PAUSE_AFTER_STEP"  # tests only: see StopCallback.on_save
 LOGGED = ("loss", "learning_rate", "grad_norm", "epoch", "eval_loss", "train_loss")
 LOSSES = ("loss", "eval_loss", "train_loss")
 
@@ -90,6 +92,16 @@ class StopCallback(TrainerCallback):  # type: ignore[misc]
         if self._agreed_stop(args):
             control.should_save = True
             control.should_training_stop = True
+        return control
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        """Test-only hook, off unless TWT_TEST_PAUSE_AFTER_STEP=K is in the environment: once
+        the checkpoint of step K is saved, touch `paused-at-step-K` in the checkpoints folder
+        and wait for a cancel or a kill, so a test's kill -9 lands mid-run on any machine."""
+        if os.environ.get(TEST_PAUSE_VAR) == str(state.global_step):
+            if state.is_world_process_zero:
+                (Path(args.output_dir) / f"paused-at-step-{state.global_step}").touch()
+            self.stop.wait()
         return control
 
     def _agreed_stop(self, args: Any) -> bool:
