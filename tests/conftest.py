@@ -17,8 +17,6 @@ os.environ.setdefault(
 
 import pytest  # noqa: E402
 
-import twt_gui  # noqa: E402,F401 - pins None/True/False refcounts (PySide6 6.12 on Python 3.11)
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
