@@ -216,6 +216,13 @@ def render() -> str:
         "reason (`FILE:LINE: reason` for data files) and 1 on other failures; a failed",
         "command leaves the project as it was. Listing commands take `--json`.",
         "",
+        "Exit code 3 means *finished with failures*: `twt generate`, `twt refine` and",
+        "`twt eval` ran to the end but some items failed (a request still failing after",
+        "its retries, a rewrite that could not be parsed, a query left without a result).",
+        "What succeeded is stored; the first error per teacher is printed (keys scrubbed);",
+        "running the command again retries the failed requests. 130: cancelled (Ctrl-C).",
+        "See [security.md](security.md#numbers-and-exit-codes).",
+        "",
         "## Contents",
         "",
     ]

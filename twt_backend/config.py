@@ -8,12 +8,16 @@ that holds its key.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from twt_backend.errors import UsageError
+from twt_backend.secrets import check_variable_name
 
 T = TypeVar("T")
 
@@ -36,9 +40,12 @@ class TeacherConfig:
     base_url: str | None = _f(
         None,
         "OpenAI-compatible base URL (vLLM, Ollama, llama.cpp, "
-        "`transformers serve`); empty for the provider's default.",
+        "`transformers serve`); empty for the provider's default. A custom URL gets a key "
+        "only from --api-key-env or the keyring (never OPENAI_API_KEY/MISTRAL_API_KEY).",
     )
-    api_key_env: str | None = _f(None, "Name of the environment variable holding the API key.")
+    api_key_env: str | None = _f(
+        None, "NAME of the environment variable holding the API key (never the key itself)."
+    )
     keyring_service: str | None = _f(
         None, "OS keyring service holding the API key (username = teacher name)."
     )
@@ -60,10 +67,8 @@ class TeacherConfig:
             raise UsageError("teacher name: must not be empty")
         if not self.model.strip():
             raise UsageError("model: must not be empty")
-        if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
-            raise UsageError(
-                f"api_key_env: {self.api_key_env!r} is not an environment variable name"
-            )
+        if self.api_key_env is not None:
+            check_variable_name(self.api_key_env)
 
 
 @dataclass
@@ -163,12 +168,59 @@ def field_meta(cls: type, name: str) -> dict[str, Any]:
     return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
 
 
+def check_finite(name: str, value: Any) -> None:
+    """Refuse NaN and infinities, naming the field or flag: the one check of every float."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{name}: {value} is not a finite number")
+
+
+def finite_float(text: str) -> float:
+    """An argparse `type` for float flags that are no config field (e.g. `--budget`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+_NUMBER_KINDS: dict[type, dict[str, type]] = {}
+
+
+def _number_kinds(cls: type) -> dict[str, type]:
+    """Field name -> int or float, for the fields typed `int`/`float` (optionally None)."""
+    if cls not in _NUMBER_KINDS:
+        hints = typing.get_type_hints(cls)
+        kinds = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
+            base = args[0] if len(args) == 1 else hints[f.name]
+            if base in (int, float):
+                kinds[f.name] = base
+        _NUMBER_KINDS[cls] = kinds
+    return _NUMBER_KINDS[cls]
+
+
+def _check_number(name: str, kind: type, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{name}: {value!r} is not a number")
+    check_finite(name, value)
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise UsageError(f"{name}: {value} is not a whole number")
+
+
 def validate_fields(obj: Any) -> None:
-    """Check choices and numeric bounds declared in the field metadata."""
+    """Check types of numbers (finite: no NaN or infinity), choices and numeric bounds
+    declared in the field metadata. Every config passes here: CLI flags, the app's forms,
+    saved settings and configs read back from a project."""
+    kinds = _number_kinds(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if value is None:
             continue
+        if f.name in kinds:
+            _check_number(f.name, kinds[f.name], value)
         choices = f.metadata.get("choices")
         if choices and value not in choices:
             raise UsageError(f"{f.name}: {value!r} is not one of {', '.join(map(str, choices))}")
@@ -179,8 +231,20 @@ def validate_fields(obj: Any) -> None:
             raise UsageError(f"{f.name}: {value} is above the maximum {high}")
 
 
+def stored_teacher(name: str, raw: str) -> TeacherConfig:
+    """A teacher config read back from a project, checked like any other; the error names the
+    teacher and how to repair it (a received or hand-edited project may hold anything)."""
+    try:
+        return from_dict(TeacherConfig, json.loads(raw))
+    except (UsageError, TypeError, ValueError) as exc:
+        raise UsageError(
+            f"teacher {name}: {exc}; repair it with `twt teacher add DIR {name} ... --replace` "
+            "or on the app's Setup page"
+        ) from None
+
+
 def to_json(obj: Any) -> str:
-    return json.dumps(dataclasses.asdict(obj), sort_keys=True)
+    return json.dumps(dataclasses.asdict(obj), sort_keys=True, allow_nan=False)
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:

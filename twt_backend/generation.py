@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twt_backend.config import TeacherConfig, from_dict
+from twt_backend.config import TeacherConfig, from_dict, stored_teacher
 from twt_backend.errors import UsageError
 from twt_backend.generation_lane import CHARS_PER_TOKEN, Lane, ParseFn, WorkItem
 from twt_backend.generation_writer import ResultWriter
@@ -55,6 +55,7 @@ class Summary:
     spent_usd: float
     stopped: str | None  # None, "budget" or "cancelled"
     not_sent: int
+    errors: dict[str, str] = field(default_factory=dict)  # "teacher N" -> first error (scrubbed)
 
     @property
     def message(self) -> str:
@@ -90,7 +91,7 @@ def load_teachers(
     chosen = [r for r in rows if (r["name"] in names if names else r["enabled"])]
     if not chosen:
         raise UsageError(f"{project.root}: no teachers; add one with `twt teacher add`")
-    return [(int(r["id"]), from_dict(TeacherConfig, json.loads(r["config"]))) for r in chosen]
+    return [(int(r["id"]), stored_teacher(r["name"], r["config"])) for r in chosen]
 
 
 def load_queries(project: Project, split: str | None, limit: int | None) -> list[dict[str, Any]]:
@@ -236,6 +237,15 @@ class LabellingRun:
             "estimate_usd": round(sum(self.estimates.values()), 6),
             "spent_usd": round(self.spent(), 6),
             "message": message or self.label,
+            "errors": self.first_errors(),
+        }
+
+    def first_errors(self) -> dict[str, str]:
+        """ "teacher NAME" -> the first error of this run (scrubbed), for teachers with failures."""
+        return {
+            f"teacher {name}": lane.stats.first_error
+            for name, lane in self.lanes.items()
+            if lane.stats.first_error is not None
         }
 
     async def _report(self) -> None:
@@ -303,6 +313,7 @@ class LabellingRun:
             spent_usd=self.spent(),
             stopped=self.stopped,
             not_sent=sum(len(lane.queue) for lane in self.lanes.values()),
+            errors=self.first_errors(),
         )
         if self.on_progress:
             self.on_progress({**self.snapshot(summary.message), "stopped": self.stopped})
@@ -372,6 +383,7 @@ def run_job(ctx: Any) -> None:
         stopped=summary.stopped,
         seconds=round(time.monotonic() - started, 2),
         bars=summary.bars,
+        errors=summary.errors,
     )
     ctx.log(summary.message)
 

@@ -56,6 +56,7 @@ class LaneStats:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+    first_error: str | None = None  # scrubbed, of this run's first failed request
     started: float = field(default_factory=time.monotonic)
 
     def bar(self) -> dict[str, Any]:
@@ -219,6 +220,8 @@ class Lane:
         self.stats.failed += 1
         message = str(exc) if isinstance(exc, TeacherError) else f"{type(exc).__name__}: {exc}"
         error = secrets.scrub(f"after {attempts} attempt(s): {message}")[:2000]
+        if self.stats.first_error is None:
+            self.stats.first_error = error[:300]
         now = utcnow()
         return (
             item.query["id"], self.teacher_id, item.purpose, item.request_hash, "failed",

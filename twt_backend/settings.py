@@ -10,6 +10,7 @@ import json
 from typing import Any, TypeVar
 
 from twt_backend.config import from_dict
+from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
 T = TypeVar("T")
@@ -26,7 +27,13 @@ def load_config(project: Project, cls: type[T]) -> T:
         return cls()
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     data = {k: v for k, v in json.loads(raw).items() if k in names}  # drop retired fields
-    return from_dict(cls, data)
+    try:
+        return from_dict(cls, data)
+    except UsageError as exc:  # a received or hand-edited project
+        raise UsageError(
+            f"{exc} (saved {cls.__name__} of {project.root}: save it again from the app's "
+            "Setup page)"
+        ) from None
 
 
 def save_config(project: Project, config: Any) -> None:
@@ -34,7 +41,10 @@ def save_config(project: Project, config: Any) -> None:
 
     validate_fields(config)
     with project.transaction():
-        project.set_meta(_key(type(config)), json.dumps(dataclasses.asdict(config), sort_keys=True))
+        project.set_meta(
+            _key(type(config)),
+            json.dumps(dataclasses.asdict(config), sort_keys=True, allow_nan=False),
+        )
 
 
 def with_overrides(config: T, overrides: dict[str, Any]) -> T:

@@ -7,6 +7,7 @@ import argparse
 
 from twt_backend import jobs
 from twt_backend.cli.follow import run_foreground
+from twt_backend.config import finite_float
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ev.add_argument("--max-new-tokens", type=int, help="Maximum new tokens (paper: 2048).")
     ev.add_argument("--batch-size", type=int, help="Generation batch size.")
-    ev.add_argument("--temperature", type=float, help="Sampling temperature (paper: 0).")
+    ev.add_argument("--temperature", type=finite_float, help="Sampling temperature (paper: 0).")
     ev.set_defaults(func=_eval)
 
 

@@ -17,6 +17,21 @@ from twt_backend import jobs
 from twt_backend.store import Project
 
 console = Console(stderr=True)
+FINISHED_WITH_FAILURES = 3  # exit code: the job finished, but some items failed
+
+
+def finished_code(job: dict[str, Any]) -> int:
+    """Exit code of a finished job from the failures its final progress records
+    (`failed` per bar); prints the first error it recorded per source, e.g. per teacher
+    (`errors`, stored scrubbed)."""
+    bars = (job["progress"].get("bars") or {}).values()
+    failed = sum(int(bar.get("failed") or 0) for bar in bars)
+    if not failed:
+        return 0
+    for name, error in (job["progress"].get("errors") or {}).items():
+        print(f"twt: {name}: first error: {error}", file=sys.stderr)
+    print(f"twt: job {job['id']} finished with {failed} failed item(s)", file=sys.stderr)
+    return FINISHED_WITH_FAILURES
 
 
 def _extras(bar: dict[str, Any]) -> str:
@@ -62,7 +77,7 @@ def run_foreground(project: Project, job_id: int, quiet: bool = False) -> int:
     if message and not quiet:
         console.print(message)
     if job["status"] == "finished":
-        return 0
+        return finished_code(job)
     if job["status"] == "cancelled":
         console.print(f"job {job_id} cancelled; run the command again to resume")
         return 130

@@ -10,15 +10,15 @@ import argparse
 import dataclasses
 import json
 
-from twt_backend.config import TrainingConfig, field_meta
+from twt_backend.config import TrainingConfig, field_meta, finite_float
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
 TRAINING_FLAGS = {
-    "epochs": float,
+    "epochs": finite_float,
     "max_steps": int,
     "batch_size": int,
-    "lr": float,
+    "lr": finite_float,
     "max_length": int,
 }
 

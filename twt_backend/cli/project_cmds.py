@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from twt_backend.importers import FORMATS, import_file, parse_mapping
+from twt_backend.errors import UsageError
+from twt_backend.importers import DEFAULT_LIMITS, FORMATS, Limits, import_file, parse_mapping
 from twt_backend.importers.fields import SPLITS
 from twt_backend.store import TASKS, Project
 
@@ -44,6 +45,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "question=problem, reference=solution. Repeatable.",
     )
     imp.add_argument("--source-id-field", metavar="COLUMN", help="Column holding each record's id.")
+    imp.add_argument(
+        "--max-field-bytes",
+        type=int,
+        default=DEFAULT_LIMITS.max_field_bytes,
+        metavar="N",
+        help="Refuse a record with a field larger than this (UTF-8 bytes; default "
+        f"{DEFAULT_LIMITS.max_field_bytes}).",
+    )
+    imp.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=DEFAULT_LIMITS.max_file_bytes,
+        metavar="N",
+        help="Refuse a file larger than this (unpacked for .gz; default "
+        f"{DEFAULT_LIMITS.max_file_bytes}).",
+    )
     imp.set_defaults(func=_import)
 
     queries = sub.add_parser("queries", help="List the queries of a project.")
@@ -60,10 +77,14 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    for flag in ("max_field_bytes", "max_file_bytes"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')}: must be at least 1")
+    limits = Limits(max_field_bytes=args.max_field_bytes, max_file_bytes=args.max_file_bytes)
     with Project.open(args.dir) as project:
         mapping = parse_mapping(args.map, project.task)
         result = import_file(
-            project, args.file, args.format, args.split, mapping, args.source_id_field
+            project, args.file, args.format, args.split, mapping, args.source_id_field, limits
         )
     print(result.summary())
     if (

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import json
 
-from twt_backend.config import RefineConfig
+from twt_backend.config import RefineConfig, finite_float
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--student", help="Student model for the answers (default: the stage's).")
     parser.add_argument("--nproc", type=int, default=1, help="Processes for the student answers.")
     parser.add_argument("--max-new-tokens", type=int, help="Student answer length limit.")
-    parser.add_argument("--budget", type=float, dest="budget_usd", help="Stop at this spend.")
+    parser.add_argument(
+        "--budget", type=finite_float, dest="budget_usd", help="Stop at this spend (USD, > 0)."
+    )
     parser.add_argument("--quiet", action="store_true", help="No progress display.")
     parser.add_argument("--json", action="store_true", help="Print the round's summary as JSON.")
     parser.set_defaults(func=_refine)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from twt_backend.config import finite_float
 from twt_backend.errors import UsageError
 
 SPLITS_HELP = "Score only the dataset's queries of this split (MBPP: test = task ids 11-510)."
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     score.add_argument(
         "--timeout",
-        type=float,
+        type=finite_float,
         default=10.0,
         metavar="SECONDS",
         help="Per program (code; default 10).",

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from twt_backend import secrets
-from twt_backend.config import TeacherConfig, from_dict, to_json
+from twt_backend.config import TeacherConfig, finite_float, from_dict, stored_teacher, to_json
 from twt_backend.errors import UsageError
 from twt_backend.store import Project, utcnow
 
@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                      help="Only this teacher (repeatable; default: all enabled).")  # fmt: skip
     gen.add_argument("--limit", type=int, help="Label only the first N queries.")
     gen.add_argument("--split", default="train", help="Query split to label (default: train).")
-    gen.add_argument("--budget", type=float, dest="budget_usd", metavar="USD",
+    gen.add_argument("--budget", type=finite_float, dest="budget_usd", metavar="USD",
                      help="Stop cleanly once this much has been spent in this run.")  # fmt: skip
     gen.add_argument("--quiet", action="store_true", help="No progress display.")
     gen.set_defaults(func=_generate)
@@ -121,17 +121,13 @@ def teacher_rows(project: Project) -> list[dict[str, Any]]:
         " GROUP BY t.id ORDER BY t.id"
     )
     for row in rows:
-        row["config"] = json.loads(row["config"])
+        row["config"] = dataclasses.asdict(stored_teacher(row["name"], row["config"]))
         row["ok"], row["failed"] = int(row["ok"] or 0), int(row["failed"] or 0)
     return rows
 
 
 def _key_source(config: dict[str, Any]) -> str:
-    if config.get("api_key_env"):
-        return f"env:{config['api_key_env']}"
-    if config.get("keyring_service"):
-        return f"keyring:{config['keyring_service']}"
-    return "-"
+    return secrets.key_source(from_dict(TeacherConfig, config))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -139,7 +135,7 @@ def _list(args: argparse.Namespace) -> int:
         rows = teacher_rows(project)
     if args.json:
         for row in rows:
-            print(json.dumps(row, sort_keys=True))
+            print(json.dumps(row, sort_keys=True, allow_nan=False))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -161,7 +157,7 @@ def _load_config(project: Project, name: str) -> TeacherConfig:
     raw = project.scalar("SELECT config FROM teachers WHERE name = ?", (name,))
     if raw is None:
         raise UsageError(f"no teacher named {name!r} in {project.root}")
-    return from_dict(TeacherConfig, json.loads(raw))
+    return stored_teacher(name, raw)
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -175,6 +171,7 @@ def _test(args: argparse.Namespace) -> int:
     print(f"teacher {config.name}: ok in {result['latency_s']:.2f} s "
           f"({result['tokens_in']} tokens in, {result['tokens_out']} out)")  # fmt: skip
     print(f"rationale: {rationale[:300]}{'...' if len(rationale) > 300 else ''}")
+    print(f"key: {result['key_source']}")
     print(f"answer: {result['answer']}")
     print(f"confidence: {result['confidence']}")
     print(f"parse status: {result['parse_status']}")
@@ -187,8 +184,8 @@ def _check_keys(project: Project, names: list[str] | None) -> None:
     from twt_backend.generation import load_teachers
 
     for _, config in load_teachers(project, names):
-        if config.provider in ("openai", "mistral"):
-            secrets.api_key(config, required=not config.base_url)
+        if config.provider in secrets.DEFAULT_KEY_ENV:
+            secrets.api_key(config)
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from twt_backend import jobs
 from twt_backend.cli.follow import run_foreground
-from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
+from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig, finite_float
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 from twt_backend.training.settings import BASELINES
@@ -26,7 +27,7 @@ SECTIONS: dict[str, tuple[type, str]] = {
     "lora": (LoraConfig, "lora-"),
     "launch": (LaunchConfig, ""),
 }
-_TYPES = {"int": int, "float": float, "str": str}
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": finite_float, "str": str}
 
 
 def _dest(section: str, name: str) -> str:

@@ -174,10 +174,14 @@ def run_job(ctx: JobContext, rank: int = 0, world_size: int = 1) -> None:
         )
     if rank == 0:
         result = summary(project, method)
+        # queries this job was asked for that still have no result (the job process only:
+        # a shard's rank 0 ends before the other shards have written theirs)
+        failed = len(eval_items(project, ctx.config)) if world_size == 1 else 0
         ctx.progress(
             force=True,
-            bars={method: {"done": result["n"], "total": result["n"]}},
+            bars={method: {"done": result["n"], "total": result["n"] + failed, "failed": failed}},
             message=f"{method}: accuracy {result['accuracy']:.3f} on {result['n']} "
             f"queries, {result['mean_output_tokens']:.1f} output tokens",
+            errors={method: f"{failed} queries without a result"} if failed else {},
         )
         ctx.event("eval_summary", **result)

@@ -71,6 +71,7 @@ class RefineResult:
     spent_usd: float
     stopped: str | None
     counter: str
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)  # "teacher N" -> 1st error
 
     @property
     def message(self) -> str:
@@ -173,6 +174,7 @@ def refine(
         spent_usd=summary.spent_usd if summary else 0.0,
         stopped=summary.stopped if summary else None,
         counter=counter.name,
+        errors=summary.errors if summary else {},
     )
 
 
@@ -300,11 +302,13 @@ def run_job(ctx: JobContext) -> None:
         seconds=round(time.monotonic() - started, 2),
     )
     total = sum(result.counts.values())
-    done = total - result.counts.get("pending", 0) - result.counts.get("failed", 0)
+    failed = result.counts.get("failed", 0)
+    done = total - result.counts.get("pending", 0) - failed
     ctx.progress(
         force=True,
-        bars={f"refinement round {round_}": {"done": done, "total": total}},
+        bars={f"refinement round {round_}": {"done": done, "total": total, "failed": failed}},
         message=result.message,
+        errors=result.errors,
     )
     ctx.log(f"{result.message} (token counts: {result.counter})")
     if result.stopped == "cancelled" or ctx.cancelled.is_set():

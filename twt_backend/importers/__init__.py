@@ -2,8 +2,10 @@
 
 The whole file is read, parsed and validated first; only then are the queries
 inserted, in one transaction. Any fault raises DataError (`FILE:LINE: reason`)
-and leaves the project as it was. Each query's content hash covers its payload,
-reference and split, so importing the same file again adds nothing.
+and leaves the project as it was: also a source id used twice in the file (scores are
+matched by id), and a field or file above the limits (`limits.py`). Each query's content
+hash covers its payload, reference and split, so importing the same file again adds
+nothing.
 
 Splits: `--split` wins; else a record's own `split` field (any format); else the
 format's default (MBPP by task id, every other format `train`).
@@ -30,6 +32,7 @@ from twt_backend.importers.formats import (
     Options,
     detect,
 )
+from twt_backend.importers.limits import DEFAULT_LIMITS, Limits, check_fields
 from twt_backend.importers.readers import is_csv, read_records, read_text
 from twt_backend.store import Project, utcnow
 
@@ -99,14 +102,16 @@ def parse_file(
     split: str | None = None,
     mapping: Mapping[str, str] | None = None,
     source_id_field: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ParsedFile:
-    """Read and validate every record of a file; DataError on the first fault."""
+    """Read and validate every record of a file; DataError on the first fault: a bad
+    record, a field or the file above `limits`, or an id already used in the file."""
     path = Path(path)
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if split is not None and split not in SPLITS:
         raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    text = read_text(path)
+    text = read_text(path, limits.max_file_bytes)
     as_csv = fmt == "csv" or (fmt == "auto" and is_csv(path))
     records = read_records(path, text, as_csv)
     if fmt == "auto":
@@ -120,11 +125,20 @@ def parse_file(
     )
     convert = CONVERTERS[fmt]
     queries = []
+    first_line: dict[str, int] = {}  # source id -> line of its first record
     for index, (line, record) in enumerate(records, start=1):
         try:
+            check_fields(record, limits)
             done = convert(record, index, opts)
         except RecordError as exc:
             raise DataError(str(path), line, str(exc)) from None
+        if done.source_id in first_line:
+            raise DataError(
+                str(path),
+                line,
+                f"duplicate id {done.source_id} (first at line {first_line[done.source_id]})",
+            )
+        first_line[done.source_id] = line
         queries.append(
             Query(done.source_id, split or done.split or "train", done.payload, done.reference)
         )
@@ -178,15 +192,18 @@ def import_file(
     split: str | None = None,
     mapping: Mapping[str, str] | None = None,
     source_id_field: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ImportResult:
     """Parse and validate the whole file, then insert its queries; all or nothing."""
-    parsed = parse_file(path, project.task, fmt, split, mapping, source_id_field)
+    parsed = parse_file(path, project.task, fmt, split, mapping, source_id_field, limits)
     return insert_queries(project, parsed)
 
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "FORMATS",
     "ImportResult",
+    "Limits",
     "ParsedFile",
     "Query",
     "import_file",

@@ -19,18 +19,25 @@ from twt_backend.errors import DataError
 Record = tuple[int, dict[str, Any]]
 
 
-def read_text(path: Path) -> str:
-    """The whole file as text; DataError on a missing file, bad encoding or no content."""
+def read_text(path: Path, max_bytes: int | None = None) -> str:
+    """The whole file as text; DataError on a missing file, bad encoding, no content, or
+    more than `max_bytes` (unpacked, for .gz), naming the line the limit falls on."""
     try:
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except FileNotFoundError:
         raise DataError(str(path), None, "no such file") from None
     except IsADirectoryError:
         raise DataError(str(path), None, "is a folder, not a data file") from None
     except (OSError, EOFError) as exc:
         raise DataError(str(path), None, f"cannot read: {exc}") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise DataError(
+            str(path),
+            data.count(b"\n", 0, max_bytes) + 1,
+            f"file is larger than the limit of {max_bytes} bytes (raise it with --max-file-bytes)",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

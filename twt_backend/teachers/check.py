@@ -43,15 +43,16 @@ def with_project_paths(config: TeacherConfig, root: Path | None) -> TeacherConfi
 
 def check_key(config: TeacherConfig) -> None:
     """Raise UsageError naming the missing variable or keyring entry (never a value)."""
-    if config.provider in ("openai", "mistral"):
-        secrets.api_key(config, required=not config.base_url)
+    if config.provider in secrets.DEFAULT_KEY_ENV:
+        secrets.api_key(config)
 
 
 async def test_connection(
     task: str, config: TeacherConfig, query: dict[str, Any], root: Path | None = None
 ) -> dict[str, Any]:
     """Send one labelling request for `query` (id, source_id, payload, reference) and return
-    latency_s, tokens_in, tokens_out, rationale, answer, confidence and parse_status.
+    latency_s, tokens_in, tokens_out, rationale, answer, confidence, parse_status and
+    key_source (which key was sent, in words: `secrets.key_source`).
     Raises TwtError with a scrubbed one-line reason."""
     from twt_backend.tasks import get_task
     from twt_backend.teachers import TeacherError, make_teacher
@@ -87,4 +88,5 @@ async def test_connection(
         "answer": parsed.answer,
         "confidence": parsed.confidence,
         "parse_status": parsed.status,
+        "key_source": secrets.key_source(config),
     }

@@ -6,6 +6,7 @@ from typing import Any
 
 from twt_backend import secrets
 from twt_backend.config import TeacherConfig
+from twt_backend.teachers import auth
 from twt_backend.teachers.base import Completion, PermanentError, TransientError, status_error
 from twt_backend.teachers.openai_teacher import PLACEHOLDER_KEY, chat_completion
 
@@ -23,17 +24,21 @@ class MistralTeacher:
         self.config = config
         self.client: Any = None
         self._errors: Any = None
-        self._httpx: Any = None
+        self._http: Any = None
 
     async def load(self) -> None:
+        import httpx2
         from mistralai.client import Mistral, errors
 
-        key = secrets.api_key(self.config, required=not self.config.base_url)
+        key = secrets.api_key(self.config)
         self._errors = errors
+        # the SDK's own default client, plus the hook that sets the one allowed Authorization
+        self._http = httpx2.AsyncClient(follow_redirects=True, event_hooks=auth.event_hooks(key))
         self.client = Mistral(
-            api_key=key or PLACEHOLDER_KEY,
+            api_key=key or PLACEHOLDER_KEY,  # never None: the SDK would read MISTRAL_API_KEY
             server_url=server_url(self.config.base_url),
             timeout_ms=int(self.config.timeout_s * 1000),
+            async_client=self._http,
         )
 
     async def complete(
@@ -88,6 +93,8 @@ class MistralTeacher:
     async def aclose(self) -> None:
         if self.client is not None:
             await self.client.__aexit__(None, None, None)
+        if self._http is not None:
+            await self._http.aclose()
 
 
 def _short(text: Any) -> str:

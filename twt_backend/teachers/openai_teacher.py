@@ -6,6 +6,7 @@ from typing import Any
 
 from twt_backend import secrets
 from twt_backend.config import TeacherConfig
+from twt_backend.teachers import auth
 from twt_backend.teachers.base import (
     Completion,
     PermanentError,
@@ -13,7 +14,7 @@ from twt_backend.teachers.base import (
     status_error,
 )
 
-PLACEHOLDER_KEY = "EMPTY"  # local servers ignore the key but the SDK wants one
+PLACEHOLDER_KEY = "EMPTY"  # the SDK wants a key; the request hook never sends this one
 
 
 def chat_completion(text: str, choice: Any, usage: Any, logprobs: bool) -> Completion:
@@ -45,13 +46,15 @@ class OpenAITeacher:
     async def load(self) -> None:
         import openai
 
-        key = secrets.api_key(self.config, required=not self.config.base_url)
+        key = secrets.api_key(self.config)
         self._errors = openai
         self.client = openai.AsyncOpenAI(
-            api_key=key or PLACEHOLDER_KEY,
-            base_url=self.config.base_url or None,
+            api_key=key or PLACEHOLDER_KEY,  # never None: the SDK would read OPENAI_API_KEY
+            # explicit, so that OPENAI_BASE_URL cannot send the default key elsewhere
+            base_url=self.config.base_url or secrets.DEFAULT_BASE_URL["openai"],
             max_retries=0,
             timeout=self.config.timeout_s,
+            http_client=openai.DefaultAsyncHttpxClient(event_hooks=auth.event_hooks(key)),
         )
 
     async def complete(

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twt_backend.importers import ImportResult, ParsedFile, insert_queries, parse_file
+from twt_backend.importers import (
+    DEFAULT_LIMITS,
+    ImportResult,
+    ParsedFile,
+    insert_queries,
+    parse_file,
+)
 from twt_backend.importers.formats import COMMON_FIELDS, GENERIC_FIELDS
 from twt_backend.importers.readers import is_csv, read_records, read_text
 from twt_backend.store import Project
@@ -29,7 +35,8 @@ def target_fields(task: str) -> list[str]:
 
 def file_columns(path: Path) -> list[str]:
     """Column names of a file (keys of its first record)."""
-    records = read_records(path, read_text(path), is_csv(path))
+    text = read_text(path, DEFAULT_LIMITS.max_file_bytes)
+    records = read_records(path, text, is_csv(path))
     return list(records[0][1]) if records else []
 
 

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QMessageBox,
@@ -31,7 +32,7 @@ from twt_backend.config import (
 from twt_backend.errors import TwtError
 from twt_gui.forms import DataclassForm
 from twt_gui.pages.base import Page
-from twt_gui.pages.setup_ctl import SetupController
+from twt_gui.pages.setup_ctl import SetupController, key_rule
 from twt_gui.session import ProjectSession
 from twt_gui.widgets import EmptyState, StatePanel
 
@@ -90,11 +91,21 @@ class SetupPage(Page):
         self.key_env = QLineEdit(placeholderText="e.g. OPENAI_API_KEY")
         self.key_value = QLineEdit(placeholderText="stored in the OS keyring, never in the project")
         self.key_value.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_rule = QLabel(objectName="keyRule")
+        self.key_rule.setWordWrap(True)
         keys = QGroupBox("API key")
         key_form = QFormLayout(keys)
         key_form.addRow("Source", self.key_source)
         key_form.addRow("Variable name", self.key_env)
         key_form.addRow("Key (keyring)", self.key_value)
+        key_form.addRow(self.key_rule)
+        self.key_source.currentIndexChanged.connect(self.update_key_rule)
+        self.key_env.textChanged.connect(self.update_key_rule)
+        provider, base_url = (self.teacher_form.widgets[n] for n in ("provider", "base_url"))
+        assert isinstance(provider, QComboBox) and isinstance(base_url, QLineEdit)
+        provider.currentTextChanged.connect(self.update_key_rule)
+        base_url.textChanged.connect(self.update_key_rule)
+        self.update_key_rule()
         self.save_teacher_button = QPushButton("Save teacher", objectName="primary")
         self.save_teacher_button.clicked.connect(self.save_teacher)
         self.delete_button = QPushButton("Delete")
@@ -135,6 +146,17 @@ class SetupPage(Page):
         layout.addWidget(save, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addStretch()
         return _scroll(inner)
+
+    def update_key_rule(self) -> None:
+        source = self.key_source.currentIndex()
+        self.key_rule.setText(
+            key_rule(
+                self.teacher_form.raw("provider"),
+                self.teacher_form.raw("base_url"),
+                self.key_env.text().strip() if source == 0 else None,
+                keyring=source == 1,
+            )
+        )
 
     # ---- state -------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -262,7 +284,8 @@ class SetupPage(Page):
             return None
         self.test_result.setPlainText(
             f"OK in {result['latency_s']:.2f} s ({result['tokens_in']} tokens in, "
-            f"{result['tokens_out']} out)\nparse status: {result['parse_status']}\n"
+            f"{result['tokens_out']} out)\n{result['key_source']}\n"
+            f"parse status: {result['parse_status']}\n"
             f"answer: {result['answer']}\nconfidence: {result['confidence']}\n"
             f"rationale: {(result['rationale'] or '')[:600]}"
         )

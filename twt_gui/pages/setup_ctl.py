@@ -4,14 +4,38 @@ the saved selection/training/LoRA/launcher configs."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
-from twt_backend.config import TeacherConfig, from_dict, to_json
+from twt_backend.config import TeacherConfig, stored_teacher, to_json
 from twt_backend.errors import UsageError
 from twt_backend.store import Project, utcnow
 
 KEYRING_SERVICE = "twt-studio"
+KEY_RULE = (
+    "A provider's default variable ({default}) goes only to its default endpoint. A custom "
+    "base URL gets a key only from a variable or keyring entry named here, otherwise none."
+)
+
+
+def key_rule(provider: str, base_url: str | None, env_name: str | None, keyring: bool) -> str:
+    """What this teacher would send, and the rule (shown beside the Setup page's key fields)."""
+    from twt_backend.secrets import DEFAULT_KEY_ENV, check_variable_name, key_source
+
+    if env_name:
+        try:
+            check_variable_name(env_name)
+        except UsageError:  # a pasted key: say so, never show it
+            return "Variable name: give the NAME of a variable holding the key, not the key."
+    config = TeacherConfig(
+        provider=provider,
+        base_url=base_url or None,
+        api_key_env=env_name or None,
+        keyring_service=KEYRING_SERVICE if keyring else None,
+    )
+    default = DEFAULT_KEY_ENV.get(provider)
+    if default is None:
+        return f"Sends: {key_source(config)}."
+    return f"Sends: {key_source(config)}.\n" + KEY_RULE.format(default=default)
 
 
 class SetupController:
@@ -22,7 +46,7 @@ class SetupController:
     def teachers(self) -> list[dict[str, Any]]:
         rows = self.project.rows("SELECT id, name, enabled, config FROM teachers ORDER BY id")
         for row in rows:
-            row["config"] = from_dict(TeacherConfig, json.loads(row["config"]))
+            row["config"] = stored_teacher(row["name"], row["config"])
         return rows
 
     def save_teacher(self, config: TeacherConfig, enabled: bool = True) -> int:
