@@ -32,7 +32,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import twt_gui  # noqa: E402, F401 - first: PySide6 refcount workaround
 from twt_backend.store import Project, utcnow  # noqa: E402
 
 TICK_MS = 5

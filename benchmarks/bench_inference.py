@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     args = parser.parse_args()
-    from twt_backend import models
+    from twt_backend import model_fixtures as models
 
     folder = (models.smollm2_folder(CACHE / "smollm2-135m-instruct") if args.model == "smollm2"
               else models.build_tiny_model(CACHE / "tiny-lm"))

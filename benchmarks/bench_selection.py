@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from twt_backend.config import SelectionConfig  # noqa: E402
-from twt_backend.models import minilm_folder  # noqa: E402
+from twt_backend.model_fixtures import minilm_folder  # noqa: E402
 from twt_backend.selection.embedder import Embedder  # noqa: E402
 from twt_backend.selection.run import run_selection  # noqa: E402
 from twt_backend.store import Project, utcnow  # noqa: E402

@@ -63,7 +63,7 @@ def seed_project(root: Path, n: int, max_words: int, seed: int) -> Project:
 
 
 def student_path(name: str, cache: Path) -> Path:
-    from twt_backend import models
+    from twt_backend import model_fixtures as models
 
     if name == "tiny":
         return models.build_tiny_model(cache / "tiny-lm")

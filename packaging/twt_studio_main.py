@@ -79,7 +79,6 @@ def run(launch: Launch) -> int:
             sys.path.insert(0, os.path.dirname(os.path.abspath(launch.target)))
         runpy.run_path(launch.target, run_name="__main__")
         return 0
-    import twt_gui  # noqa: F401 - first: the PySide6 None-refcount workaround
     from twt_gui.app import main as studio_main
 
     return studio_main(launch.args)

@@ -179,7 +179,6 @@ class _Captured(Exception):
 
 def studio_parser() -> argparse.ArgumentParser:
     """The parser of `twt-studio` (its `build_parser()` if it has one, else the one it parses with)."""
-    import twt_gui  # noqa: F401 - first: the PySide6 None-refcount workaround
     from twt_gui import app
 
     if hasattr(app, "build_parser"):

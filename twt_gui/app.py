@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from twt_backend.demo import resources_dir
 from twt_backend.errors import TwtError
+from twt_backend.log_setup import configure_logging
 from twt_gui.main_window import MainWindow
 from twt_gui.pages.projects import ProjectsPage
 from twt_gui.style import apply_theme
@@ -92,11 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = application()
     try:
         if args.smoke_test:
+            configure_logging("cli")  # stderr only: no log file from checks
             return smoke_test(args)
         import qasync
 
+        from twt_gui.errors import install_error_reporting
+
+        errors = install_error_reporting()  # logging to a file + a dialog for uncaught errors
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
+        errors.watch(loop)
         window = build_window(args, QSettings())
         window.show()
         window.show_first_run_guide()

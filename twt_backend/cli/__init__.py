@@ -2,17 +2,23 @@
 
 Each command group lives in its own module exposing `register(subparsers)`; a command
 sets `func(args) -> int | None` with `set_defaults`. Exit codes: 0 success, 2 bad input
-or usage (one line), 1 other failures.
+or usage (one line), 1 other failures. `--debug` (or `TWT_DEBUG=1`) adds the traceback
+of a failure and debug logging.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 
 from twt_backend.errors import TwtError, UsageError
+from twt_backend.log_setup import configure_logging, debug_from_env
+from twt_backend.secrets import scrub
 
 COMMAND_MODULES = (
     "twt_backend.cli.project_cmds",  # init, import, queries
@@ -36,36 +42,77 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="twt", description="TwT Studio: Thinking without Tokens distillation.")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="On failure, print the traceback; log at debug level (also: TWT_DEBUG=1).",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # command group not built yet
-            raise
+        except Exception as exc:  # a broken command group is an error, never a missing command
+            raise CommandModuleError(f"command module {name} failed to import: {exc!r}") from exc
         module.register(sub)
     return parser
 
 
+class CommandModuleError(TwtError):
+    """A module of COMMAND_MODULES could not be imported (an installation or code bug)."""
+
+
+def _split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
+    """argv without `--debug` (accepted anywhere before `--`, so also after the command),
+    and whether debugging is on (the flag or TWT_DEBUG); known before parsing."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    rest = [a for a in argv[:end] if a != "--debug"] + list(argv[end:])
+    return rest, debug_from_env() or len(rest) < len(argv)
+
+
+@contextlib.contextmanager
+def _debug_env(debug: bool) -> Iterator[None]:
+    """Workers started by this command inherit the debug setting."""
+    if not debug:
+        yield
+        return
+    saved = os.environ.get("TWT_DEBUG")
+    os.environ["TWT_DEBUG"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TWT_DEBUG", None)
+        else:
+            os.environ["TWT_DEBUG"] = saved
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        print(scrub(traceback.format_exc()).rstrip(), file=sys.stderr)
+    print(f"twt: {scrub(message)}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv, debug = _split_debug(sys.argv[1:] if argv is None else argv)
+    configure_logging("cli", debug=debug)
     try:
         args = build_parser().parse_args(argv)
-        code = args.func(args)
+        if args.command == "job":  # a job worker: its stderr is the job's worker.log
+            configure_logging("worker", debug=debug)
+        with _debug_env(debug):
+            code = args.func(args)
         return int(code or 0)
     except UsageError as exc:
-        print(f"twt: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {exc}", 2, debug)
     except KeyboardInterrupt:
-        print("twt: interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130, debug)
     except TwtError as exc:
-        print(f"twt: error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
-        print(f"twt: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return _fail(f"error: {exc}", 1, debug)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
+        hint = "" if debug else " (run with --debug or TWT_DEBUG=1 for the traceback)"
+        return _fail(f"error: {type(exc).__name__}: {exc}{hint}", 1, debug)
 
 
 if __name__ == "__main__":

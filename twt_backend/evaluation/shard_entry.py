@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 from twt_backend.jobs import WORKERS, JobContext, get_job
+from twt_backend.log_setup import configure_logging
 from twt_backend.store import Project
 
 
 def main(argv: list[str]) -> int:
+    configure_logging("worker")
     project_dir, job_id = Path(argv[0]), int(argv[1])
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     with Project.open(project_dir) as project:

@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from twt_backend.log_setup import configure_logging
+
 if TYPE_CHECKING:
     from twt_backend.jobs import JobContext
     from twt_backend.training.live_eval import LiveEvalCallback
@@ -178,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m twt_backend.training.entry")
     parser.add_argument("--config", required=True, help="run_config.json written by the job")
     args = parser.parse_args(argv)
+    configure_logging("worker")
     die_with_parent()
     stop = threading.Event()
 
