@@ -2,17 +2,21 @@
 
 Each command group lives in its own module exposing `register(subparsers)`; a command
 sets `func(args) -> int | None` with `set_defaults`. Exit codes: 0 success, 2 bad input
-or usage (one line), 1 other failures.
+or usage (one line), 1 other failures. The project folder (`dir`) is made absolute here,
+once, so workers and messages never depend on the current folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from twt_backend.errors import TwtError, UsageError
+from twt_backend.store import absolute
 
 COMMAND_MODULES = (
     "twt_backend.cli.project_cmds",  # init, import, queries
@@ -49,9 +53,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _absolute_dirs(args: argparse.Namespace) -> None:
+    value: Any = getattr(args, "dir", None)
+    if isinstance(value, str):
+        args.dir = str(absolute(value))
+    elif isinstance(value, list):
+        args.dir = [str(absolute(v)) if isinstance(v, str) else v for v in value]
+
+
+def _store_error(exc: sqlite3.DatabaseError, args: argparse.Namespace | None) -> tuple[str, int]:
+    """One line and the exit code for an SQLite error that reached the top."""
+    where = getattr(args, "dir", None)
+    where = where if isinstance(where, str) else "the project"
+    text = str(exc)
+    if "readonly" in text:
+        return f"{where}: the project is read-only here and this command changes it", 2
+    if isinstance(exc, sqlite3.OperationalError) and "malformed" not in text:
+        return f"{where}: {text}", 1  # busy, disk full, ...
+    return f"{where}: the project store is damaged ({text}); see `twt doctor {where}`", 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
+        _absolute_dirs(args)
         code = args.func(args)
         return int(code or 0)
     except UsageError as exc:
@@ -63,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TwtError as exc:
         print(f"twt: error: {exc}", file=sys.stderr)
         return 1
+    except sqlite3.DatabaseError as exc:
+        message, code = _store_error(exc, args)
+        print(f"twt: error: {message}", file=sys.stderr)
+        return code
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
         print(f"twt: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
