@@ -235,3 +235,51 @@ def test_a_migration_is_preceded_by_a_backup(tmp_path):
     assert old.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
     assert old.execute("SELECT COUNT(*) FROM queries").fetchone() == (1,)
     old.close()
+
+
+def _with_samples(root: Path) -> Project:
+    project = Project.open(root)
+    teacher = add_teacher(project, "t")
+    for qid in [r["id"] for r in project.rows("SELECT id FROM queries")]:
+        add_generation(project, qid, teacher, "first add them, then check the sum", "1", 0.99)
+    run_selection(project, SelectionConfig(strategy="quality"))
+    return project
+
+
+def test_a_refinement_rerun_backs_up_first(tmp_path):
+    from twt_backend.config import RefineConfig
+    from twt_backend.hard.refine import refine
+
+    root = make_project(tmp_path / "p")
+    _with_samples(root).close()
+    cfg = RefineConfig(method="fixed-length", fixed_length_tokens=3)
+    assert refine(root, cfg, 1).counts == {"ok": 3}
+    assert backup.list_backups(root) == []  # a first round replaces nothing
+    refine(root, RefineConfig(method="fixed-length", fixed_length_tokens=2), 1)
+    (saved,) = backup.list_backups(root)
+    assert saved.name.endswith("-before-refinement-rerun-round-1.sqlite")
+    conn = sqlite3.connect(saved)  # the rows as they were before the rerun
+    assert conn.execute("SELECT COUNT(*) FROM refinements WHERE round=1").fetchone() == (3,)
+    conn.close()
+
+
+def test_a_stage_retrain_backs_up_before_it_touches_anything(tmp_path, tiny_model_dir):
+    from twt_backend import jobs
+    from twt_backend.training import job as train_job
+    from twt_backend.training.settings import adapter_dir
+
+    root = make_project(tmp_path / "p")  # no samples: the run stops at its data
+    config = {"stage": 1, "training": {"student": str(tiny_model_dir)}}
+    with Project.open(root) as project:
+        job_id = jobs.create_job(project, "train", config)
+        ctx = jobs.JobContext(root, job_id, "train", config, project.artifacts / "jobs" / "t")
+        with pytest.raises(Exception, match="select"):
+            train_job.run_job(ctx)  # stage 1 never trained: a first run, no backup
+        assert backup.list_backups(root) == []
+        adapter_dir(root, 1).mkdir(parents=True)
+        (adapter_dir(root, 1) / "adapter_config.json").write_text("{}")  # stage 1 trained
+        with pytest.raises(Exception, match="select"):
+            train_job.run_job(ctx)
+        ctx.project.close()
+    (saved,) = backup.list_backups(root)
+    assert saved.name.endswith("-before-retrain-stage-1.sqlite")
