@@ -89,6 +89,10 @@ def test_guide_buttons_go_to_pages_and_start_steps(window, tmp_path, monkeypatch
     window.session.notify("teachers")
     guide.action_buttons["3. Labelling"].click()
     assert window.sidebar.currentItem().text() == "Labelling"
+    (label_id,) = started  # its worker never starts here: the job stays queued
+    assert guide.run_pipeline() is None  # the labelling job holds the project's lock
+    assert f"labelling job {label_id} is already queued" in guide.status.text()
+    project.conn.execute("UPDATE jobs SET status='finished' WHERE id=?", (label_id,))
     job_id = guide.run_pipeline()
     assert job_id is not None and f"job {job_id}" in guide.status.text()
     kinds = {j["id"]: j["kind"] for j in jobs.list_jobs(project)}

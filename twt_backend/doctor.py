@@ -1,5 +1,5 @@
-"""Problems that stop or slow a project, each with its fix: missing API keys, missing
-models or packages, no GPU. Cheap on purpose (the desktop app runs it on page changes):
+"""Problems that stop or slow a project, each with its fix: a broken store, missing API
+keys, missing models or packages, no GPU. Cheap on purpose (the desktop app runs it on page changes):
 `importlib.util.find_spec`, `os.environ`, file checks; torch is imported only when asked
 for an exact GPU answer (`accurate=True`, as `twt doctor` does).
 """
@@ -27,7 +27,7 @@ from twt_backend.store import Project
 
 SEVERITIES = ("error", "warning", "info")
 # Areas say what a problem is about; the GUI shows each on the pages of its area.
-AREAS = ("teachers", "student", "selection", "gpu")
+AREAS = ("store", "teachers", "student", "selection", "gpu")
 PIP = f"{Path(sys.executable).name} -m pip install"
 
 
@@ -48,6 +48,35 @@ def check_project(project: Project, accurate_gpu: bool = False) -> list[Problem]
         *check_gpu(project, accurate_gpu),
     ]
     return sorted(problems, key=lambda p: SEVERITIES.index(p.severity))
+
+
+# ---- store ---------------------------------------------------------------------------------------
+def check_store(root: Path) -> list[Problem]:
+    """A store that cannot be opened (missing, empty, not SQLite, not TwT, damaged), with
+    the way back. Runs SQLite's quick_check, so only `twt doctor` calls it."""
+    from twt_backend.store import DB_NAME
+    from twt_backend.store.backup import backups_dir, list_backups
+    from twt_backend.store.health import store_problem
+
+    root = Path(root)
+    problem = store_problem(root / DB_NAME)
+    if problem is None:
+        return []
+    backups = list_backups(root)
+    if backups:
+        fix = (
+            f"`twt doctor {root} --restore` brings back the newest backup that passes the "
+            f"integrity check ({len(backups)} in {backups_dir(root)}); the current file is "
+            "moved aside, not deleted."
+        )
+    elif problem.startswith("no "):
+        fix = f"Create a project with `twt init {root} --task ...`, or open the right folder."
+    else:
+        fix = (
+            f"There is no backup in {backups_dir(root)}: restore the file from a copy of "
+            f"yours, or move it aside and create the project again with `twt init {root}`."
+        )
+    return [Problem("error", "store", f"The project store cannot be used: {problem}.", fix)]
 
 
 # ---- teachers ----------------------------------------------------------------------------------

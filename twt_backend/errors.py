@@ -24,3 +24,19 @@ class DataError(UsageError):
 
 class StoreVersionError(TwtError):
     """The project was written by a newer TwT Studio."""
+
+
+class BrokenStoreError(UsageError):
+    """project.sqlite is missing, empty, not SQLite, not a TwT store or damaged (exit 2)."""
+
+
+class ReadOnlyProjectError(UsageError):
+    """A command that changes the project was run on a project it cannot write (exit 2)."""
+
+
+class JobLockedError(UsageError):
+    """Another job holding the same per-project lock is running (exit 2)."""
+
+    def __init__(self, message: str, job_id: int):
+        self.job_id = job_id
+        super().__init__(message)

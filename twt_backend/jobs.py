@@ -4,8 +4,13 @@ A job row records kind, config, pid, host, status and heartbeat. `prepare()` tur
 job into the argv of its worker process (pure, tested for equality); `start_detached()`
 runs it in a new session so closing the GUI or the terminal never stops it; the worker
 writes progress, events and metrics to the store. Cancel = SIGINT to the process
-group, wait, then SIGKILL. A job whose heartbeat went stale is marked interrupted and
-can be started again with the same id: job functions resume from what the store holds.
+group, wait, then SIGKILL. A job whose worker is gone is marked interrupted and can be
+started again with the same id: job functions resume from what the store holds.
+
+Only one job per per-project lock is active at a time (store/locks.py): `create_job`
+and `start_detached` take the lock atomically and refuse a second start with the
+running job's id. Workers get only absolute project folders; a waiter returns as soon
+as the worker is gone, also when it died before its job started.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twt_backend.errors import TwtError, UsageError
-from twt_backend.store import Project, utcnow
+from twt_backend.errors import JobLockedError, TwtError, UsageError
+from twt_backend.store import Project, absolute, locks, utcnow
+from twt_backend.store.locks import QUEUED_GRACE_S, STALE_AFTER_S, pid_alive  # noqa: F401
 
 # kind -> "module:function(ctx: JobContext) -> None"; the one name-to-code table of jobs.
 WORKERS: dict[str, str] = {
@@ -43,9 +50,7 @@ WORKERS: dict[str, str] = {
 ACTIVE = ("queued", "running")
 FINISHED = ("finished", "failed", "cancelled", "interrupted")
 HEARTBEAT_S = 2.0
-STALE_AFTER_S = 20.0
 CANCEL_GRACE_S = 15.0
-QUEUED_GRACE_S = 120.0  # a worker must start within this (imports can take a while)
 
 
 class JobCancelled(Exception):
@@ -53,20 +58,81 @@ class JobCancelled(Exception):
 
 
 # ---- rows ----------------------------------------------------------------------------------
-def create_job(project: Project, kind: str, config: dict[str, Any], name: str | None = None) -> int:
+def create_job(
+    project: Project,
+    kind: str,
+    config: dict[str, Any],
+    name: str | None = None,
+    parent: int | None = None,
+) -> int:
+    """A queued job row. Refused (JobLockedError) while another active job holds the
+    same per-project lock (see store/locks.py); `parent` is the job that starts it."""
     if kind not in WORKERS:
         raise UsageError(f"unknown job kind {kind!r}")
+    key = locks.lock_key(kind, config)
     with project.transaction() as conn:
+        _take_lock(project, conn, key, parent, None)
         cursor = conn.execute(
-            "INSERT INTO jobs(kind, name, config, status, created_at, heartbeat_at) "
-            "VALUES (?, ?, ?, 'queued', ?, ?)",
-            (kind, name or kind, json.dumps(config, sort_keys=True), utcnow(), time.time()),
-        )
+            "INSERT INTO jobs(kind, name, config, status, created_at, heartbeat_at, parent_id,"
+            " lock_key) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+            (
+                kind, name or kind, json.dumps(config, sort_keys=True), utcnow(), time.time(),
+                parent, key,
+            ),
+        )  # fmt: skip
         job_id = int(cursor.lastrowid or 0)
         artifact_dir = project.artifacts / "jobs" / f"{job_id:05d}-{kind}"
         conn.execute("UPDATE jobs SET artifact_dir=? WHERE id=?", (str(artifact_dir), job_id))
     artifact_dir.mkdir(parents=True, exist_ok=True)
     return job_id
+
+
+def check_lock(
+    project: Project, kind: str, config: dict[str, Any], parent: int | None = None
+) -> None:
+    """Refuse early (before estimates and checks) when a job of this kind could not start
+    now; `create_job` checks again atomically."""
+    with project.transaction() as conn:
+        _take_lock(project, conn, locks.lock_key(kind, config), parent, None)
+
+
+def _take_lock(
+    project: Project,
+    conn: Any,
+    key: str | None,
+    parent: int | None,
+    job_id: int | None,
+) -> None:
+    """Inside a write transaction: settle dead holders of the lock, refuse a live one."""
+    now, host = time.time(), socket.gethostname()
+    for holder in locks.holders(conn, key, parent, job_id):
+        dead = locks.dead_reason(holder, now, host)
+        if dead is None:
+            raise JobLockedError(locks.refusal(holder, str(project.root)), holder["id"])
+        _settle(conn, holder, *dead)
+
+
+def _settle(conn: Any, job: dict[str, Any], status: str, reason: str) -> None:
+    """Record that an active job's worker is gone (with its last log line on a failure)."""
+    error = reason
+    if status == "failed" and job.get("artifact_dir"):
+        last = _last_log_line(Path(job["artifact_dir"]) / "worker.log")
+        error = f"{reason}: {last}" if last else reason
+    conn.execute(
+        "UPDATE jobs SET status=?, error=COALESCE(error, ?), finished_at=? WHERE id=? AND status=?",
+        (status, error, utcnow(), job["id"], job["status"]),
+    )
+
+
+def _last_log_line(path: Path, max_bytes: int = 4096) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - max_bytes))
+            lines = handle.read().decode("utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip()[:500] if lines else ""
 
 
 def get_job(project: Project, job_id: int) -> dict[str, Any]:
@@ -83,72 +149,71 @@ def list_jobs(project: Project) -> list[dict[str, Any]]:
     return [get_job(project, row["id"]) for row in project.rows("SELECT id FROM jobs ORDER BY id")]
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (finished child not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def reap_stale(project: Project, stale_after_s: float = STALE_AFTER_S) -> list[int]:
-    """Mark jobs whose worker is gone, or never started, as interrupted (resumable)."""
-    now = time.time()
-    host = socket.gethostname()
-    reaped = []
+def stale_jobs(project: Project) -> dict[int, tuple[str, str]]:
+    """Active jobs whose worker is gone: id -> (status to record, why). Reads only."""
+    now, host = time.time(), socket.gethostname()
+    found = {}
     for job in project.rows(
-        "SELECT id, pid, host, heartbeat_at, status FROM jobs WHERE status IN ('queued', 'running')"
+        "SELECT id, pid, host, heartbeat_at, status, artifact_dir FROM jobs "
+        "WHERE status IN ('queued', 'running')"
     ):
-        beat = job["heartbeat_at"] or 0.0
-        if job["status"] == "running":
-            gone = job["host"] == host and not pid_alive(job["pid"])
-            stale = gone or now - beat > stale_after_s
-        else:  # queued: its worker never started (e.g. the starter died before it)
-            stale = now - beat > max(stale_after_s, QUEUED_GRACE_S)
-        if stale:
-            with project.transaction() as conn:
-                conn.execute(
-                    "UPDATE jobs SET status='interrupted', finished_at=? WHERE id=? AND status=?",
-                    (utcnow(), job["id"], job["status"]),
-                )
-            reaped.append(job["id"])
+        dead = locks.dead_reason(job, now, host)
+        if dead is not None:
+            found[int(job["id"])] = dead
+    return found
+
+
+def reap_stale(project: Project) -> list[int]:
+    """Mark jobs whose worker is gone as interrupted (resumable), or failed when the worker
+    exited before its job started (its last log line becomes the error)."""
+    reaped = []
+    for job_id, (status, reason) in stale_jobs(project).items():
+        with project.transaction() as conn:
+            rows = project.rows(
+                "SELECT id, status, artifact_dir FROM jobs WHERE id=? AND status IN "
+                "('queued', 'running')",
+                (job_id,),
+            )
+            if rows:
+                _settle(conn, rows[0], status, reason)
+                reaped.append(job_id)
     return reaped
 
 
 # ---- starting and stopping ------------------------------------------------------------------
 def prepare(project_dir: str | Path, job_id: int) -> list[str]:
-    """The argv of the worker process of a job."""
+    """The argv of the worker process of a job (always an absolute project folder)."""
+    folder = str(absolute(project_dir))
     if getattr(sys, "frozen", False):  # PyInstaller bundle: the bundle runs workers itself
-        return [sys.executable, "--worker", "job", "run", str(project_dir), str(job_id)]
-    return [sys.executable, "-m", "twt_backend", "job", "run", str(project_dir), str(job_id)]
+        return [sys.executable, "--worker", "job", "run", folder, str(job_id)]
+    return [sys.executable, "-m", "twt_backend", "job", "run", folder, str(job_id)]
 
 
-def start_detached(project: Project, job_id: int) -> subprocess.Popen[bytes]:
-    """Start the worker in its own session; it outlives the caller."""
-    job = get_job(project, job_id)
-    if job["status"] == "running" and pid_alive(job["pid"]):
-        raise UsageError(f"job {job_id} is already running (pid {job['pid']})")
-    if job["status"] == "finished":
-        raise UsageError(f"job {job_id} has already finished")
+def start_detached(
+    project: Project, job_id: int, parent: int | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the worker in its own session; it outlives the caller. A job started again
+    (resume) takes its lock again; `parent` re-parents it (a pipeline resuming a step)."""
+    with project.transaction() as conn:
+        job = get_job(project, job_id)
+        if job["status"] in ACTIVE and pid_alive(job["pid"]):
+            raise UsageError(f"job {job_id} is already {job['status']} (pid {job['pid']})")
+        if _being_started(job):
+            raise UsageError(f"job {job_id} is already being started by another process")
+        if job["status"] == "finished":
+            raise UsageError(f"job {job_id} has already finished")
+        parent = job.get("parent_id") if parent is None else parent
+        _take_lock(project, conn, job.get("lock_key"), parent, job_id)
+        conn.execute(  # host set, pid not yet: this starter has claimed the job
+            "UPDATE jobs SET status='queued', error=NULL, finished_at=NULL, heartbeat_at=?, "
+            "pid=NULL, host=?, parent_id=? WHERE id=?",
+            (time.time(), socket.gethostname(), parent, job_id),
+        )
     artifact_dir = Path(job["artifact_dir"])
     artifact_dir.mkdir(parents=True, exist_ok=True)
-    with project.transaction() as conn:
-        conn.execute(
-            "UPDATE jobs SET status='queued', error=NULL, finished_at=NULL, heartbeat_at=? "
-            "WHERE id=?",
-            (time.time(), job_id),
-        )
     log = open(artifact_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             prepare(project.root, job_id),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -157,8 +222,25 @@ def start_detached(project: Project, job_id: int) -> subprocess.Popen[bytes]:
             cwd=str(project.root),
             env=_worker_env(),
         )
+    except OSError as exc:
+        _set_status(project, job_id, "failed", f"could not start its worker: {exc}")
+        raise TwtError(f"job {job_id}: could not start its worker: {exc}") from None
     finally:
         log.close()
+    with project.transaction() as conn:  # lets a waiter see a worker that dies at once
+        conn.execute(
+            "UPDATE jobs SET pid=? WHERE id=? AND status='queued' AND pid IS NULL",
+            (process.pid, job_id),
+        )
+    return process
+
+
+def _being_started(job: dict[str, Any]) -> bool:
+    """Claimed by a live starter that has not started its worker yet (a job fresh from
+    `create_job` has no host; a dead starter's claim lapses after the queued grace)."""
+    if job["status"] != "queued" or not job["host"] or job["pid"]:
+        return False
+    return locks.dead_reason(job, time.time(), socket.gethostname()) is None
 
 
 def _worker_env() -> dict[str, str]:
@@ -276,17 +358,26 @@ def _heartbeat(project_dir: Path, job_id: int, stop: threading.Event) -> None:
     project = Project.open(project_dir)
     try:
         while not stop.wait(HEARTBEAT_S):
-            with project.transaction() as conn:
-                conn.execute("UPDATE jobs SET heartbeat_at=? WHERE id=?", (time.time(), job_id))
+            try:
+                with project.transaction() as conn:
+                    conn.execute("UPDATE jobs SET heartbeat_at=? WHERE id=?", (time.time(), job_id))
+            except sqlite3.OperationalError:  # busy beyond the timeout: beat again next time
+                continue
     finally:
         project.close()
 
 
 def run_worker(project_dir: str | Path, job_id: int) -> int:
-    """Body of the worker process: run the job function, record how it ended."""
-    project_dir = Path(project_dir)
-    project = Project.open(project_dir)
-    job = get_job(project, job_id)
+    """Body of the worker process: run the job function, record how it ended. A worker
+    that cannot open its project or find its job says why on stderr (its worker.log) and
+    exits 2; the waiter records that line on the job."""
+    project_dir = absolute(project_dir)
+    try:
+        project = Project.open(project_dir)
+        job = get_job(project, job_id)
+    except TwtError as exc:
+        print(f"twt job run: error: {exc}", file=sys.stderr, flush=True)
+        return 2
     ctx = JobContext(project_dir, job_id, job["kind"], job["config"], Path(job["artifact_dir"]))
     ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
     with project.transaction() as conn:
@@ -331,17 +422,18 @@ def wait(
     poll_s: float = 0.5,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Poll until the job ends; returns the final job row."""
+    """Poll until the job ends; returns the final job row. Also returns (with the job
+    marked failed or interrupted and its error) when its worker is gone: it died, exited
+    before starting (e.g. could not open the project), or never started."""
     while True:
         job = get_job(project, job_id)
         if on_progress:
             on_progress(job)
         if job["status"] in FINISHED:
             return job
-        if (
-            job["status"] == "running"
-            and not pid_alive(job["pid"])
-            and job["host"] == socket.gethostname()
-        ):
-            reap_stale(project)
+        dead = locks.dead_reason(job, time.time(), socket.gethostname())
+        if dead is not None:
+            with project.transaction() as conn:
+                _settle(conn, job, *dead)
+            continue
         time.sleep(poll_s)

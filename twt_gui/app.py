@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from twt_backend.demo import resources_dir
 from twt_backend.errors import TwtError
 from twt_backend.log_setup import configure_logging
+from twt_backend.store import absolute
 from twt_gui.main_window import MainWindow
 from twt_gui.pages.projects import ProjectsPage
 from twt_gui.style import apply_theme
@@ -33,7 +34,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--screenshots", type=Path, help="folder for the smoke-test PNGs")
     parser.add_argument("--theme", choices=("light", "dark"), help="colour theme")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.dir:  # once, here: workers started from the app get only absolute folders
+        args.dir = str(absolute(args.dir))
+    return args
 
 
 def application() -> QApplication:

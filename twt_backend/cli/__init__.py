@@ -3,7 +3,8 @@
 Each command group lives in its own module exposing `register(subparsers)`; a command
 sets `func(args) -> int | None` with `set_defaults`. Exit codes: 0 success, 2 bad input
 or usage (one line), 1 other failures. `--debug` (or `TWT_DEBUG=1`) adds the traceback
-of a failure and debug logging.
+of a failure and debug logging. The project folder (`dir`) is made absolute here, once, so
+workers and messages never depend on the current folder.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import argparse
 import contextlib
 import importlib
 import os
+import sqlite3
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from twt_backend.errors import TwtError, UsageError
 from twt_backend.log_setup import configure_logging, debug_from_env
 from twt_backend.secrets import scrub
+from twt_backend.store import absolute
 
 COMMAND_MODULES = (
     "twt_backend.cli.project_cmds",  # init, import, queries
@@ -56,6 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
             raise CommandModuleError(f"command module {name} failed to import: {exc!r}") from exc
         module.register(sub)
     return parser
+
+
+def _absolute_dirs(args: argparse.Namespace) -> None:
+    value: Any = getattr(args, "dir", None)
+    if isinstance(value, str):
+        args.dir = str(absolute(value))
+    elif isinstance(value, list):
+        args.dir = [str(absolute(v)) if isinstance(v, str) else v for v in value]
+
+
+def _store_error(exc: sqlite3.DatabaseError, args: argparse.Namespace | None) -> tuple[str, int]:
+    """One line and the exit code for an SQLite error that reached the top."""
+    where = getattr(args, "dir", None)
+    where = where if isinstance(where, str) else "the project"
+    text = str(exc)
+    if "readonly" in text:
+        return f"{where}: the project is read-only here and this command changes it", 2
+    if isinstance(exc, sqlite3.OperationalError) and "malformed" not in text:
+        return f"{where}: {text}", 1  # busy, disk full, ...
+    return f"{where}: the project store is damaged ({text}); see `twt doctor {where}`", 2
 
 
 class CommandModuleError(TwtError):
@@ -97,8 +121,10 @@ def _fail(message: str, code: int, debug: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv, debug = _split_debug(sys.argv[1:] if argv is None else argv)
     configure_logging("cli", debug=debug)
+    args = None
     try:
         args = build_parser().parse_args(argv)
+        _absolute_dirs(args)
         if args.command == "job":  # a job worker: its stderr is the job's worker.log
             configure_logging("worker", debug=debug)
         with _debug_env(debug):
@@ -110,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", 130, debug)
     except TwtError as exc:
         return _fail(f"error: {exc}", 1, debug)
+    except sqlite3.DatabaseError as exc:
+        message, code = _store_error(exc, args)
+        return _fail(f"error: {message}", code, debug)
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
         hint = "" if debug else " (run with --debug or TWT_DEBUG=1 for the traceback)"
         return _fail(f"error: {type(exc).__name__}: {exc}{hint}", 1, debug)

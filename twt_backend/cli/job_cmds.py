@@ -61,9 +61,11 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with Project.open(args.dir) as project:
-        jobs.reap_stale(project)
+    with Project.open(args.dir, readonly=True) as project:  # works on a read-only share
         rows = jobs.list_jobs(project)
+        for job_id, (status, reason) in jobs.stale_jobs(project).items():
+            row = next(r for r in rows if r["id"] == job_id)  # shown as the app records it
+            row.update(status=status, error=row["error"] or reason)
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))

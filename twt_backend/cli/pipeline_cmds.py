@@ -75,16 +75,11 @@ def pipeline_config(args: argparse.Namespace) -> dict[str, object]:
     return config
 
 
-def _refuse_concurrent(project: Project) -> None:
+def _refuse_concurrent(project: Project, config: dict[str, object]) -> None:
+    """A pipeline runs every kind of job: refuse it beside any running one (store/locks.py)."""
     from twt_backend import jobs
 
-    jobs.reap_stale(project)
-    for job in jobs.list_jobs(project):
-        if job["kind"] == "pipeline" and job["status"] in jobs.ACTIVE:
-            raise UsageError(
-                f"pipeline job {job['id']} is already running; follow it with `twt runs` or "
-                f"cancel it with `twt runs cancel {project.root} {job['id']}`"
-            )
+    jobs.check_lock(project, "pipeline", config)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -95,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     with Project.open(args.dir) as project:
         if not project.scalar("SELECT COUNT(*) FROM queries WHERE split='train'"):
             raise UsageError(f"{args.dir}: no train queries; import some with `twt import`")
-        _refuse_concurrent(project)
+        _refuse_concurrent(project, config)
         job_id = jobs.create_job(project, "pipeline", config, name="pipeline")
         code = run_foreground(project, job_id, quiet=args.quiet or args.json)
         if args.json:

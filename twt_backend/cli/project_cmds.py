@@ -118,7 +118,7 @@ def summary_text(payload: dict[str, Any], width: int = 70) -> str:
 
 
 def _queries(args: argparse.Namespace) -> int:
-    with Project.open(args.dir) as project:
+    with Project.open(args.dir, readonly=True) as project:
         rows = query_rows(project, args.split)
     try:
         _print_queries(rows, args.json)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
 
@@ -43,9 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _report(args: argparse.Namespace) -> int:
     from twt_backend.evaluation.report import comparison, write_report
 
-    with Project.open(args.dir) as project:
+    with Project.open(args.dir, readonly=True) as project:
         out = Path(args.out) if args.out else project.artifacts / "report"
-        html = write_report(project, out)
+        try:
+            html = write_report(project, out)
+        except OSError as exc:  # e.g. a read-only project folder
+            raise UsageError(
+                f"{out}: cannot write the report there ({exc.strerror}); choose a writable "
+                "folder with --out"
+            ) from None
         rows = comparison(project)
     _print_table(rows)
     if not rows:
@@ -76,7 +83,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 def _export(args: argparse.Namespace) -> int:
     from twt_backend.evaluation.export import export_stage
 
-    with Project.open(args.dir) as project:
+    with Project.open(args.dir, readonly=True) as project:
         out = export_stage(project, args.stage, args.out, merged=args.merged)
     print(f"exported stage {args.stage} adapter and model card to {out / 'adapter'}")
     if args.merged:

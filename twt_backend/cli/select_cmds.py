@@ -200,7 +200,7 @@ def _list(args: argparse.Namespace) -> int:
     from twt_backend.selection.samples import list_samples
 
     selected = True if args.selected else False if args.rejected else None
-    with Project.open(args.dir) as project:
+    with Project.open(args.dir, readonly=True) as project:
         rows = list_samples(project, query_id=args.query, selected=selected)
     if args.json:
         for row in rows:

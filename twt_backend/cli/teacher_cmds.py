@@ -131,7 +131,7 @@ def _key_source(config: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with Project.open(args.dir) as project:
+    with Project.open(args.dir, readonly=True) as project:
         rows = teacher_rows(project)
     if args.json:
         for row in rows:
@@ -163,7 +163,7 @@ def _load_config(project: Project, name: str) -> TeacherConfig:
 def _test(args: argparse.Namespace) -> int:
     from twt_backend.teachers.check import sample_query, test_connection
 
-    with Project.open(args.dir) as project:
+    with Project.open(args.dir, readonly=True) as project:
         config = _load_config(project, args.name)
         query = sample_query(project)
         result = asyncio.run(test_connection(project.task, config, query, project.root))
@@ -204,24 +204,19 @@ def _generate(args: argparse.Namespace) -> int:
         budget_usd=args.budget_usd,
     )
     with Project.open(args.dir) as project:
-        _refuse_concurrent_run(project)
+        _refuse_concurrent_run(project, options)
         _check_keys(project, args.teachers)
         _print_estimate(project, options)
         job_id = jobs.create_job(project, "generate", dataclasses.asdict(options), name="generate")
         return run_foreground(project, job_id, quiet=args.quiet)
 
 
-def _refuse_concurrent_run(project: Project) -> None:
-    """Two labelling runs at once would send the same requests twice."""
+def _refuse_concurrent_run(project: Project, options: Any) -> None:
+    """Two labelling runs at once would send the same requests twice (store/locks.py);
+    say so before the estimate. `create_job` checks again, atomically."""
     from twt_backend import jobs
 
-    jobs.reap_stale(project)
-    for job in jobs.list_jobs(project):
-        if job["kind"] == "generate" and job["status"] == "running":
-            raise UsageError(
-                f"labelling job {job['id']} is already running; wait for it or cancel it "
-                f"with `twt runs cancel {project.root} {job['id']}`"
-            )
+    jobs.check_lock(project, "generate", dataclasses.asdict(options))
 
 
 def _print_estimate(project: Project, options: Any) -> None:

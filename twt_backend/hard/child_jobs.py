@@ -50,9 +50,9 @@ def run_child(
     project = ctx.project
     job_id = resumable_job(ctx, kind, config) if reuse else None
     if job_id is None:
-        job_id = jobs.create_job(project, kind, config, name=name)
+        job_id = jobs.create_job(project, kind, config, name=name, parent=ctx.job_id)
     ctx.event("child_started", job_id=job_id, kind=kind, name=name)
-    process = jobs.start_detached(project, job_id)
+    process = jobs.start_detached(project, job_id, parent=ctx.job_id)  # under our locks
     try:
         while process.poll() is None:
             if ctx.cancelled.is_set():

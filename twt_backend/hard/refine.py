@@ -35,6 +35,7 @@ from twt_backend.hard.refine_plan import RefinePlan, Target, plan_round
 from twt_backend.hard.tokens import TokenCounter
 from twt_backend.jobs import JobCancelled, JobContext
 from twt_backend.store import Project, utcnow
+from twt_backend.store.backup import backup_project
 
 ENGINE_KEYS = ("budget_usd", "backoff_initial_s", "backoff_max_s", "flush_s", "progress_s")
 JOB_KEYS = ("round", "student", "nproc", "generation", "n_stages", *ENGINE_KEYS)
@@ -162,6 +163,8 @@ def refine(
             label=f"refinement round {round_}",
         )
     with Project.open(project_dir) as project:
+        if project.scalar("SELECT 1 FROM refinements WHERE round = ? LIMIT 1", (round_,)):
+            backup_project(project, f"before-refinement-rerun-round-{round_}")
         counts = write_rows(project, plan, counter, cfg)
     return RefineResult(
         round=round_,

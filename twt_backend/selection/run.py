@@ -37,6 +37,7 @@ from twt_backend.selection.decide import (
 )
 from twt_backend.selection.embedder import Embedder, EmbeddingCache, text_hash
 from twt_backend.store import Project, utcnow
+from twt_backend.store.backup import backup_project
 
 LAST_RUN_META = "selection.last_run"
 Progress = Callable[[str, int, int], None]
@@ -171,6 +172,8 @@ def run_selection(
         reasons=dict(Counter(d.reason for d in decisions.values())),
     )
     result.seconds = time.perf_counter() - started
+    if project.scalar("SELECT 1 FROM selections LIMIT 1"):  # a reselection replaces decisions
+        backup_project(project, "before-reselection")
     _store(project, cfg, by_query, decisions, similarity_rows, model, result)
     result.seconds = time.perf_counter() - started
     return result

@@ -201,6 +201,15 @@ CREATE TABLE audit_log (
 """
 
 
+# Per-project job locks (store/locks.py): the job that started this one, and the lock
+# a job holds while queued or running.
+MIGRATION_JOB_LOCKS = """
+ALTER TABLE jobs ADD COLUMN parent_id INTEGER;
+ALTER TABLE jobs ADD COLUMN lock_key TEXT;
+CREATE INDEX idx_jobs_status ON jobs(status);
+"""
+
+
 def _apply_script(sql: str) -> Callable[[sqlite3.Connection], None]:
     without_comments = re.sub(r"--[^\n]*", "", sql)
 
@@ -214,6 +223,7 @@ def _apply_script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _apply_script(MIGRATION_1),
+    _apply_script(MIGRATION_JOB_LOCKS),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,6 +24,7 @@ from twt_backend.errors import TwtError, UsageError
 from twt_backend.jobs import JobCancelled, JobContext
 from twt_backend.models import resolve_student
 from twt_backend.store import Project
+from twt_backend.store.backup import backup_project
 from twt_backend.training import settings as paths
 from twt_backend.training.baselines import baseline_examples
 from twt_backend.training.datasets import stage_examples
@@ -197,6 +198,8 @@ def run_job(ctx: JobContext) -> None:
     settings = settings_from_config(ctx.config)
     project = ctx.project
     target, label = settings.target, settings.label
+    if paths.stage_finished(project.root, target):  # a retrain replaces the stage's adapter
+        backup_project(project, f"before-retrain-{label}")
     config_path = write_run_config(ctx, project, settings)
     argv = launch_argv(
         settings.launch,

@@ -10,7 +10,10 @@ from twt_backend.store import Project
 
 
 def start_job(project: Project, kind: str, config: dict[str, Any], name: str | None = None) -> int:
-    """Create a job row and start its worker detached; it outlives the app."""
+    """Create a job row and start its worker detached; it outlives the app. While another
+    job holds the same per-project lock (a terminal's `twt generate`, say) this raises
+    JobLockedError, a TwtError whose one line the pages show: the running job's id and how
+    to follow or cancel it."""
     job_id = jobs.create_job(project, kind, config, name=name)
     jobs.start_detached(project, job_id)
     return job_id
