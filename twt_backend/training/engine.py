@@ -93,13 +93,28 @@ def add_lora(model: Any, lora: LoraConfig, init_adapter: str | None) -> Any:
     return get_peft_model(model, peft_config)
 
 
+def use_packing(model: Any, training: TrainingConfig) -> bool:
+    """Padding-free batches when asked for and exact for this model's attention; length-
+    grouped padded batches otherwise (logged with the reason)."""
+    from twt_backend.training.packing import packing_support
+
+    if not training.padding_free:
+        return False
+    supported, why = packing_support(model)
+    log.info("padding-free batches: %s (%s)", "on" if supported else "off", why)
+    return supported
+
+
 def training_arguments(
     training: TrainingConfig,
     launch: LaunchConfig,
     output_dir: Path,
     distributed_config: Path | None,
     has_eval: bool,
+    packed: bool = False,
 ) -> Any:
+    """Trainer arguments; `packed` batches have no padding, so they need no length grouping
+    and every input position is a real token."""
     from transformers import TrainingArguments
 
     cuda = cuda_available()
@@ -116,8 +131,10 @@ def training_arguments(
         max_steps=training.max_steps,
         warmup_steps=training.warmup_ratio,  # a float below 1 is a ratio of the steps
         bf16=bf16_enabled(training.bf16),
-        train_sampling_strategy="group_by_length" if training.group_by_length else "random",
-        include_num_input_tokens_seen="non_padding",
+        train_sampling_strategy=(
+            "group_by_length" if training.group_by_length and not packed else "random"
+        ),
+        include_num_input_tokens_seen="all" if packed else "non_padding",
         logging_steps=training.logging_steps,
         save_steps=training.save_steps,
         save_total_limit=2,
@@ -143,17 +160,24 @@ def build_trainer(
     train_features: list[dict[str, list[int]]],
     eval_features: list[dict[str, list[int]]] | None,
     callbacks: list[Any],
+    packed: bool = False,
 ) -> Any:
     from transformers import Trainer
 
     from twt_backend.training.datasets import CountingCollator, make_collator
+    from twt_backend.training.packing import FLASH, PackingCollator, attention_implementation
 
+    collator = (
+        PackingCollator(flash=attention_implementation(model) in FLASH)
+        if packed
+        else CountingCollator(make_collator(tokenizer))
+    )
     return Trainer(
         model=model,
         args=args,
         train_dataset=train_features,
         eval_dataset=eval_features or None,
-        data_collator=CountingCollator(make_collator(tokenizer)),
+        data_collator=collator,
         processing_class=tokenizer,
         callbacks=callbacks,
     )
