@@ -151,6 +151,12 @@ class GenerationConfig:
     top_p: float = _f(0.95, "Top-p.", min=0.0, max=1.0)
     max_new_tokens: int = _f(2048, "Maximum new tokens.", min=1)
     batch_size: int = _f(8, "Generation batch size.", min=1)
+    engine: str = _f(
+        "auto",
+        "Student-inference engine: hf (transformers generate), vllm (a vLLM server, see "
+        "docs/scaling-out.md), auto (vLLM where installed with a GPU or a server URL is set).",
+        choices=("hf", "vllm", "auto"),
+    )
 
 
 @dataclass
