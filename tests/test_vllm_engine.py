@@ -265,9 +265,11 @@ def test_cli_eval_engine_vllm_through_a_server_url(project, tiny_model_dir, no_v
         conn.execute("DELETE FROM eval_results")
     with FakeVllmServer(str(tiny_model_dir), faults=flaky) as server:
         env = {vllm_server.URL_ENV: server.base_url}
+        # --nproc 2: the server shares the work (data parallel), not two torchrun clients
         result = twt(
-            "eval", str(project.root), "--stage", "0", "--engine", "vllm", *common, env=env
-        )
+            "eval", str(project.root), "--stage", "0", "--engine", "vllm", "--nproc", "2",
+            *common, env=env,
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert len(server.requests) > 5  # every query, and the retries, went to the server
     assert project.rows(query) == expected
