@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twt_backend import secrets
 from twt_backend.config import GenerationConfig, TeacherConfig
@@ -43,6 +43,7 @@ from twt_backend.teachers.openai_teacher import PLACEHOLDER_KEY, OpenAITeacher
 
 if TYPE_CHECKING:
     from twt_backend.jobs import JobContext
+    from twt_backend.teachers import Teacher
 
 CONCURRENCY_ENV = "TWT_VLLM_CONCURRENCY"
 DEFAULT_CONCURRENCY = 64  # requests in flight: vLLM batches them continuously
@@ -224,7 +225,9 @@ async def _run(
             flush()
 
     await client.load()
-    lane = StudentLane(0, config, client, _no_parse, emit, lambda _: not should_stop())
+    # the client answers student Completions, which only StudentLane's rows read
+    teacher = cast("Teacher", client)
+    lane = StudentLane(0, config, teacher, _no_parse, emit, lambda _: not should_stop())
     lane.queue.extend(items)
     task = asyncio.ensure_future(lane.run())
     try:
