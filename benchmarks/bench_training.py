@@ -4,8 +4,9 @@ Both train the same student with the same LoRA config, batch size, learning rate
 count and tokenised examples (variable lengths) in the same run. Throughput counts real
 (non-padding) tokens per second of training; padding is the share of padded positions.
 The plain loop shuffles and pads each batch to its longest example, as a hand-written
-loop usually does; the engine packs each batch padding-free where the attention supports it
-(`grouped`: the engine with padding_free off, i.e. length-grouped padded batches).
+loop usually does; the engine packs each batch padding-free (`--padding-free yes`, the
+default here; `auto` packs only for flash/flex attention), `grouped` is the engine with
+padding_free no, i.e. length-grouped padded batches (the engine's choice on CPU).
 
     .venv/bin/python benchmarks/bench_training.py [--model tiny|smollm2|PATH] [--steps N]
 """
@@ -75,7 +76,7 @@ def student_path(name: str, cache: Path) -> Path:
 
 
 def run_engine(
-    project: Project, student: Path, args: argparse.Namespace, padding_free: bool
+    project: Project, student: Path, args: argparse.Namespace, padding_free: str
 ) -> dict:
     config = {
         "stage": 1,
@@ -155,14 +156,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument(
+        "--padding-free", choices=("auto", "yes"), default="yes",
+        help="the engine run's padding_free setting (the other run: no)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     student = student_path(args.model, REPO_ROOT / "tests" / ".cache")
     with tempfile.TemporaryDirectory() as tmp:
         project = seed_project(Path(tmp) / "proj", args.examples, args.max_words, seed=0)
         plain = run_plain_loop(project, student, args)
-        grouped = run_engine(project, student, args, padding_free=False)
-        engine = run_engine(project, student, args, padding_free=True)
+        grouped = run_engine(project, student, args, padding_free="no")
+        engine = run_engine(project, student, args, padding_free=args.padding_free)
     result = {
         "model": args.model,
         "batch_size": args.batch_size,

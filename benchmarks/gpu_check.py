@@ -4,7 +4,8 @@ On a machine with a CUDA GPU and no network it builds a small Llama-style studen
 config (no hub), then runs real jobs, each in a throw-away project:
 
     cuda         the device, its memory and bf16 support
-    train-bf16   one training stage (LoRA, bf16, padding-free where supported)
+    train-bf16   one training stage (LoRA, bf16, padding-free where it pays: flash-attn)
+    packing      padding-free vs length-grouped batches, same data: tokens/s ratio
     train-4bit   the same with the base loaded in 4 bits (if bitsandbytes is importable)
     torchrun     two processes with NCCL (if two GPUs)
     fsdp         FSDP (over the GPUs present, up to two)
@@ -155,6 +156,14 @@ def check_bf16(work: Path, student: Path, steps: int) -> tuple[str, float]:
     return train(work, "bf16", student, steps)
 
 
+def check_packing(work: Path, student: Path, steps: int) -> tuple[str, float]:
+    """Padding-free vs length-grouped batches on the same data: the tokens/s ratio."""
+    packed, packed_speed = train(work, "packed", student, steps, training={"padding_free": "yes"})
+    _, grouped_speed = train(work, "grouped", student, steps, training={"padding_free": "no"})
+    ratio = packed_speed / grouped_speed
+    return f"{ratio:.2f}x grouped ({grouped_speed:.0f} tokens/s); packed: {packed}", packed_speed
+
+
 def check_4bit(work: Path, student: Path, steps: int) -> tuple[str, float]:
     if importlib.util.find_spec("bitsandbytes") is None:
         raise Skipped("bitsandbytes is not importable (pip install bitsandbytes)")
@@ -256,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_checks([
             ("cuda", check_cuda),
             ("train-bf16", with_student(check_bf16)),
+            ("packing", with_student(check_packing)),
             ("train-4bit", with_student(check_4bit)),
             ("torchrun", with_student(check_torchrun)),
             ("fsdp", with_student(check_fsdp)),

@@ -15,7 +15,7 @@ from fake_vllm import FakeVllmServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "benchmarks" / "gpu_check.py"
-CHECKS = ["cuda", "train-bf16", "train-4bit", "torchrun", "fsdp", "vllm"]
+CHECKS = ["cuda", "train-bf16", "packing", "train-4bit", "torchrun", "fsdp", "vllm"]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_without_a_gpu_every_check_is_skipped_with_a_reason(tmp_path):
     assert [line.split()[0] for line in lines[:-1]] == CHECKS
     for line in lines[:-1]:
         assert line.split()[1] == "skipped" and "no CUDA device" in line
-    assert lines[-1].startswith("6 checks in") and lines[-1].endswith("0 ok, 6 skipped, 0 failed")
+    assert lines[-1].startswith("7 checks in") and lines[-1].endswith("0 ok, 7 skipped, 0 failed")
     assert "no CUDA device" in out.read_text()
 
 
@@ -68,8 +68,9 @@ def test_a_failed_check_is_reported_and_fails_the_run(gpu_check, capsys):
 def test_training_check_runs_a_real_stage(gpu_check, tmp_path, tiny_model_dir):
     """The job path behind train-bf16 / torchrun / fsdp, here on CPU with a tiny student."""
     detail, speed = gpu_check.train(
-        tmp_path, "cpu", tiny_model_dir, 2, training={"bf16": "no", "max_length": 128}
-    )
+        tmp_path, "cpu", tiny_model_dir, 2,
+        training={"bf16": "no", "max_length": 128, "padding_free": "yes"},
+    )  # fmt: skip
     assert detail.startswith("1 process(es), 2 steps, loss ")
     assert "padding 0.0% (padding-free, sdpa)" in detail and speed > 0
 

@@ -151,10 +151,10 @@ def test_inference_engine_and_padding_free_are_project_settings(window, tmp_path
     setup = window.show_page("Setup")
     assert load_config(window.session.project, GenerationConfig).engine == "auto"
     setup.generation_form.set_raw("engine", "vllm")
-    setup.training_form.set_raw("padding_free", "false")
+    setup.training_form.set_raw("padding_free", "no")
     assert setup.save_configs([setup.training_form, setup.generation_form])
     assert load_config(window.session.project, GenerationConfig).engine == "vllm"
-    assert load_config(window.session.project, TrainingConfig).padding_free is False
+    assert load_config(window.session.project, TrainingConfig).padding_free == "no"
 
 
 # ---- Labelling -----------------------------------------------------------------------------------

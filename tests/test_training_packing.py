@@ -13,7 +13,7 @@ import pytest
 from training_helpers import processes_with, run_train, seed_samples, train_config, worker_log
 
 from twt_backend.training.datasets import IGNORE_INDEX
-from twt_backend.training.packing import PackingCollator, packing_support
+from twt_backend.training.packing import PackingCollator, packing_choice, packing_support
 from twt_backend.training.settings import stage_dir
 
 
@@ -108,6 +108,17 @@ def test_packing_support_follows_the_attention_implementation(tiny_model_dir):
     assert not supported and "masking_utils" in why
 
 
+def test_auto_packs_only_where_the_attention_skips_other_examples(tiny_model_dir):
+    model = load_tiny(tiny_model_dir, "sdpa")
+    packed, why = packing_choice(model, "auto")
+    assert not packed and "quadratic" in why  # exact, but slower than length grouping
+    assert packing_choice(model, "yes")[0]
+    assert packing_choice(model, "no") == (False, "padding_free is no")
+    for impl in ("flash_attention_2", "flex_attention"):
+        model.config._attn_implementation = impl
+        assert packing_choice(model, "auto")[0]
+
+
 @pytest.fixture
 def seeded(project):
     seed_samples(project, 12)
@@ -116,14 +127,15 @@ def seeded(project):
         os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("padding_free", [True, False])
-def test_train_job_reports_padding_and_real_tokens_per_s(seeded, tiny_model_dir, padding_free):
+@pytest.mark.parametrize(("setting", "packed"), [("yes", True), ("auto", False), ("no", False)])
+def test_train_job_reports_padding_and_real_tokens_per_s(seeded, tiny_model_dir, setting, packed):
+    """sdpa on CPU: packed when asked for, length-grouped under auto and no."""
     project = seeded
-    job = run_train(project, train_config(1, tiny_model_dir, padding_free=padding_free))
+    job = run_train(project, train_config(1, tiny_model_dir, padding_free=setting))
     assert job["status"] == "finished", worker_log(job, project, 1)
     rank = json.loads((stage_dir(project.root, 1) / "ranks" / "rank0.json").read_text())
-    assert rank["padding_free"] is padding_free
-    if padding_free:
+    assert rank["padding_free"] is packed and rank["attention"] == "sdpa"
+    if packed:
         assert rank["padding_fraction"] == 0.0
         assert rank["rank_tokens"] == rank["rank_positions"]
     else:
@@ -135,7 +147,7 @@ def test_train_job_reports_padding_and_real_tokens_per_s(seeded, tiny_model_dir,
     )
     summary = json.loads(events[-1]["payload"])
     assert summary["padding_fraction"] == rank["padding_fraction"]
-    assert summary["padding_free"] is padding_free and summary["real_tokens_per_s"] > 0
+    assert summary["padding_free"] is packed and summary["real_tokens_per_s"] > 0
     metrics = {
         r["name"]: r["value"]
         for r in project.rows("SELECT name, value FROM metrics WHERE job_id=?", (job["id"],))

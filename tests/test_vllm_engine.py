@@ -181,14 +181,21 @@ def test_server_starts_answers_health_and_stops_its_process_group(tmp_path, tiny
 
 
 def test_server_that_dies_at_start_fails_with_its_log(tmp_path):
-    argv = [sys.executable, "-c", "import sys; print('no CUDA device'); sys.exit(3)",
-            "--port", str(vllm_server.free_port())]  # fmt: skip
+    """The error names the log, its root cause (an engine process's exception, logged
+    before the server's own traceback) and its last lines."""
+    script = (
+        "import sys; print('(EngineCore) ValueError: Available memory is less than desired');"
+        "print('Traceback (most recent call last):\\n  File x\\n  File y\\n  File z');"
+        "print('RuntimeError: Engine core initialization failed'); sys.exit(3)"
+    )
+    argv = [sys.executable, "-c", script, "--port", str(vllm_server.free_port())]
     server = VllmServer(argv, tmp_path / "vllm_server.log", start_timeout_s=120)
     with pytest.raises(TwtError) as error:
         server.start()
     message = str(error.value)
-    assert "exited with code 3 before it was ready" in message
-    assert str(server.log_path) in message and "no CUDA device" in message
+    assert "exited with code 3 before it was ready" in message and str(server.log_path) in message
+    assert "ValueError: Available memory is less than desired | " in message
+    assert message.endswith("File z | RuntimeError: Engine core initialization failed")
 
 
 def test_cancel_while_the_server_starts_kills_it(tmp_path):
@@ -293,6 +300,28 @@ needs_vllm = pytest.mark.skipif(
 )
 
 
+@needs_vllm
+@pytest.mark.timeout(1800)
+def test_real_eval_job_starts_and_stops_its_own_vllm_server(project, smollm2_dir, monkeypatch):
+    """Runs before the comparison below: that one's module-scoped server would share RAM."""
+    monkeypatch.delenv(vllm_server.URL_ENV, raising=False)
+    add_test_queries(project, 4)
+    common = ("--student", str(smollm2_dir), "--max-new-tokens", "24")
+    env = {vllm_server.PYTHON_ENV: str(vllm_python())}
+    result = twt("eval", str(project.root), "--stage", "0", "--engine", "vllm", *common, env=env)
+    assert result.returncode == 0, result.stderr
+    query = "SELECT query_id, output, tokens FROM eval_results ORDER BY query_id"
+    on_vllm = project.rows(query)
+    job = jobs.list_jobs(project)[-1]
+    log = (Path(job["artifact_dir"]) / "job.log").read_text()
+    assert "vLLM engine: server ready" in log
+    assert (Path(job["artifact_dir"]) / "vllm_server.log").is_file()
+    with project.transaction() as conn:
+        conn.execute("DELETE FROM eval_results")
+    assert twt("eval", str(project.root), "--stage", "0", "--engine", "hf", *common).returncode == 0
+    assert project.rows(query) == on_vllm
+
+
 REAL_GEN = GenerationConfig(max_new_tokens=32, batch_size=4)
 
 
@@ -327,24 +356,3 @@ def test_real_vllm_gives_the_transformers_answers_and_counts(real_server, smollm
         assert [(a.text, a.tokens) for a in answers] == [(e.text, e.tokens) for e in wanted]
     assert any(e.tokens < REAL_GEN.max_new_tokens for e in expected["base"])  # EOS reached
     assert expected["base"] != expected[next(k for k in expected if k != "base")]
-
-
-@needs_vllm
-@pytest.mark.timeout(1800)
-def test_real_eval_job_starts_and_stops_its_own_vllm_server(project, smollm2_dir, monkeypatch):
-    monkeypatch.delenv(vllm_server.URL_ENV, raising=False)
-    add_test_queries(project, 4)
-    common = ("--student", str(smollm2_dir), "--max-new-tokens", "24")
-    env = {vllm_server.PYTHON_ENV: str(vllm_python())}
-    result = twt("eval", str(project.root), "--stage", "0", "--engine", "vllm", *common, env=env)
-    assert result.returncode == 0, result.stderr
-    query = "SELECT query_id, output, tokens FROM eval_results ORDER BY query_id"
-    on_vllm = project.rows(query)
-    job = jobs.list_jobs(project)[-1]
-    log = (Path(job["artifact_dir"]) / "job.log").read_text()
-    assert "vLLM engine: server ready" in log
-    assert (Path(job["artifact_dir"]) / "vllm_server.log").is_file()
-    with project.transaction() as conn:
-        conn.execute("DELETE FROM eval_results")
-    assert twt("eval", str(project.root), "--stage", "0", "--engine", "hf", *common).returncode == 0
-    assert project.rows(query) == on_vllm

@@ -108,10 +108,12 @@ class TrainingConfig:
     max_length: int = _f(4096, "Maximum tokens per training example.", min=8)
     bf16: str = _f("auto", "bf16 mixed precision: auto, yes or no.", choices=("auto", "yes", "no"))
     group_by_length: bool = _f(True, "Batch examples of similar length together.")
-    padding_free: bool = _f(
-        True,
-        "Padding-free batches (examples concatenated, no cross-example attention) where the "
-        "attention supports them; length grouping elsewhere.",
+    padding_free: str = _f(
+        "auto",
+        "Padding-free batches (examples concatenated, no cross-example attention): auto = "
+        "where the attention skips the other examples (flash, flex); yes = also sdpa/eager "
+        "(exact, but attention over the packed row is quadratic); no = length grouping.",
+        choices=("auto", "yes", "no"),
     )
     save_steps: int = _f(50, "Save a checkpoint every N steps.", min=1)
     logging_steps: int = _f(1, "Log metrics every N steps.", min=1)

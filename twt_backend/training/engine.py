@@ -35,6 +35,13 @@ def can_load_4bit() -> bool:
     return cuda_available() and importlib.util.find_spec("bitsandbytes") is not None
 
 
+def flash_attention_available() -> bool:
+    """flash-attn 2 installed and usable (a CUDA GPU)."""
+    from transformers.utils import is_flash_attn_2_available
+
+    return cuda_available() and bool(is_flash_attn_2_available())
+
+
 def load_tokenizer(student_path: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -50,6 +57,8 @@ def load_base(student_path: str, lora: LoraConfig, bf16: bool) -> Any:
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32}
+    if bf16 and flash_attention_available():
+        kwargs["attn_implementation"] = "flash_attention_2"  # varlen: packs without padding
     four_bit = lora.load_in_4bit and can_load_4bit()
     if lora.load_in_4bit and not four_bit:
         log.warning("load_in_4bit needs bitsandbytes and a GPU; loading the full-precision base")
@@ -96,13 +105,11 @@ def add_lora(model: Any, lora: LoraConfig, init_adapter: str | None) -> Any:
 def use_packing(model: Any, training: TrainingConfig) -> bool:
     """Padding-free batches when asked for and exact for this model's attention; length-
     grouped padded batches otherwise (logged with the reason)."""
-    from twt_backend.training.packing import packing_support
+    from twt_backend.training.packing import packing_choice
 
-    if not training.padding_free:
-        return False
-    supported, why = packing_support(model)
-    log.info("padding-free batches: %s (%s)", "on" if supported else "off", why)
-    return supported
+    packed, why = packing_choice(model, training.padding_free)
+    log.info("padding-free batches: %s (%s)", "on" if packed else "off", why)
+    return packed
 
 
 def training_arguments(

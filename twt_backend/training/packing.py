@@ -6,8 +6,11 @@ The attention keeps examples apart only where the model reads those position ids
 flash-attention (varlen kernels from the sequence starts) and, since transformers 5, sdpa,
 eager and flex attention in models that build their masks with `masking_utils`
 (`create_causal_mask` turns position ids that restart into a block-diagonal causal mask when
-no attention mask is given). Elsewhere the engine falls back to length-grouped padded batches.
-tests/test_training_packing.py checks the equivalence numerically.
+no attention mask is given). tests/test_training_packing.py checks the equivalence
+numerically. Flash and flex skip the other examples' blocks; sdpa and eager compute the
+whole packed row against itself (quadratic in the batch's total length) and mask it, which
+costs more than the padding it saves (measured: benchmarks/README.md), so `auto` packs for
+flash and flex only and `yes` packs wherever it is exact.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 FLASH = ("flash_attention_2", "flash_attention_3")
 MASKED = ("sdpa", "eager", "flex_attention")
+SPARSE = ("flex_attention",)  # masks by blocks: the other examples are skipped
 
 
 def attention_implementation(model: Any) -> str:
@@ -34,6 +38,22 @@ def packing_support(model: Any) -> tuple[bool, str]:
     if module is None or not hasattr(module, "create_causal_mask"):
         return False, f"{type(model).__name__} does not build its mask with masking_utils"
     return True, f"{impl} with a block-diagonal mask from the position ids"
+
+
+def packing_choice(model: Any, setting: str) -> tuple[bool, str]:
+    """Whether to pack for the `padding_free` setting (auto, yes, no), and why."""
+    if setting == "no":
+        return False, "padding_free is no"
+    exact, why = packing_support(model)
+    if not exact or setting == "yes":
+        return exact, why
+    impl = attention_implementation(model)
+    if impl in FLASH or impl in SPARSE:
+        return True, why
+    return False, (
+        f"{impl} would attend over the whole packed row (quadratic): length grouping is "
+        "faster; flash-attention packs (or set padding_free to yes)"
+    )
 
 
 class PackingCollator:
