@@ -4,7 +4,9 @@ Both train the same student with the same LoRA config, batch size, learning rate
 count and tokenised examples (variable lengths) in the same run. Throughput counts real
 (non-padding) tokens per second of training; padding is the share of padded positions.
 The plain loop shuffles and pads each batch to its longest example, as a hand-written
-loop usually does; the engine groups batches by length.
+loop usually does; the engine packs each batch padding-free (`--padding-free yes`, the
+default here; `auto` packs only for flash/flex attention), `grouped` is the engine with
+padding_free no, i.e. length-grouped padded batches (the engine's choice on CPU).
 
     .venv/bin/python benchmarks/bench_training.py [--model tiny|smollm2|PATH] [--steps N]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -72,10 +75,13 @@ def student_path(name: str, cache: Path) -> Path:
     return Path(name).resolve()
 
 
-def run_engine(project: Project, student: Path, args: argparse.Namespace) -> dict:
+def run_engine(
+    project: Project, student: Path, args: argparse.Namespace, padding_free: str
+) -> dict:
     config = {
         "stage": 1,
         "training": {
+            "padding_free": padding_free,
             "student": str(student),
             "max_steps": args.steps,
             "batch_size": args.batch_size,
@@ -93,10 +99,12 @@ def run_engine(project: Project, student: Path, args: argparse.Namespace) -> dic
         raise SystemExit(f"engine run {job['status']}: {job['error']}")
     rank = json.loads((project.root / "artifacts/stages/stage1/ranks/rank0.json").read_text())
     return {
-        "tokens_per_s": rank["rank_tokens"] / rank["train_runtime_s"],
+        "tokens_per_s": rank["tokens_seen_all_ranks"] / rank["train_runtime_s"],
         "padding": rank["padding_fraction"],
         "seconds": rank["train_runtime_s"],
-        "tokens": rank["rank_tokens"],
+        "tokens": rank["tokens_seen_all_ranks"],
+        "padding_free": rank["padding_free"],
+        "attention": rank["attention"],
     }
 
 
@@ -148,32 +156,41 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument(
+        "--padding-free", choices=("auto", "yes"), default="yes",
+        help="the engine run's padding_free setting (the other run: no)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     student = student_path(args.model, REPO_ROOT / "tests" / ".cache")
     with tempfile.TemporaryDirectory() as tmp:
         project = seed_project(Path(tmp) / "proj", args.examples, args.max_words, seed=0)
         plain = run_plain_loop(project, student, args)
-        engine = run_engine(project, student, args)
+        grouped = run_engine(project, student, args, padding_free="no")
+        engine = run_engine(project, student, args, padding_free=args.padding_free)
     result = {
         "model": args.model,
         "batch_size": args.batch_size,
         "steps": args.steps,
         "engine": engine,
+        "grouped": grouped,
         "plain_loop": plain,
         "speedup": engine["tokens_per_s"] / plain["tokens_per_s"],
+        "packed_vs_grouped": engine["tokens_per_s"] / grouped["tokens_per_s"],
+        "load_average": os.getloadavg(),
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"model {args.model}, batch {args.batch_size}, {args.steps} steps, LoRA r8 all-linear")
-    for name in ("engine", "plain_loop"):
+    for name in ("engine", "grouped", "plain_loop"):
         row = result[name]
         print(
             f"{name:>10}: {row['tokens_per_s']:9.1f} tokens/s  padding {row['padding']:6.1%}  "
             f"({row['tokens']} tokens in {row['seconds']:.1f} s)"
         )
-    print(f"   speedup: {result['speedup']:.2f}x")
+    print(f"   speedup: {result['speedup']:.2f}x the plain loop")
+    print(f"    packed: {result['packed_vs_grouped']:.2f}x grouped (load {result['load_average']})")
 
 
 if __name__ == "__main__":

@@ -143,6 +143,20 @@ def test_selection_options_saved_to_project(window, tmp_path):
     assert "above the maximum" in setup.selection_form.error_texts()["threshold"]
 
 
+def test_inference_engine_and_padding_free_are_project_settings(window, tmp_path):
+    from twt_backend.config import GenerationConfig, TrainingConfig
+    from twt_backend.settings import load_config
+
+    open_project(window, tmp_path / "p", queries=3)
+    setup = window.show_page("Setup")
+    assert load_config(window.session.project, GenerationConfig).engine == "auto"
+    setup.generation_form.set_raw("engine", "vllm")
+    setup.training_form.set_raw("padding_free", "no")
+    assert setup.save_configs([setup.training_form, setup.generation_form])
+    assert load_config(window.session.project, GenerationConfig).engine == "vllm"
+    assert load_config(window.session.project, TrainingConfig).padding_free == "no"
+
+
 # ---- Labelling -----------------------------------------------------------------------------------
 def test_labelling_job_progress_is_shown(window, qtbot, tmp_path):
     from tests.fake_openai import FakeOpenAIServer

@@ -113,6 +113,13 @@ class TrainingConfig:
     max_length: int = _f(4096, "Maximum tokens per training example.", min=8)
     bf16: str = _f("auto", "bf16 mixed precision: auto, yes or no.", choices=("auto", "yes", "no"))
     group_by_length: bool = _f(True, "Batch examples of similar length together.")
+    padding_free: str = _f(
+        "auto",
+        "Padding-free batches (examples concatenated, no cross-example attention): auto = "
+        "where the attention skips the other examples (flash, flex); yes = also sdpa/eager "
+        "(exact, but attention over the packed row is quadratic); no = length grouping.",
+        choices=("auto", "yes", "no"),
+    )
     save_steps: int = _f(50, "Save a checkpoint every N steps.", min=1)
     logging_steps: int = _f(1, "Log metrics every N steps.", min=1)
     eval_steps: int = _f(
@@ -151,6 +158,12 @@ class GenerationConfig:
     top_p: float = _f(0.95, "Top-p.", min=0.0, max=1.0)
     max_new_tokens: int = _f(2048, "Maximum new tokens.", min=1)
     batch_size: int = _f(8, "Generation batch size.", min=1)
+    engine: str = _f(
+        "auto",
+        "Student-inference engine: hf (transformers generate), vllm (a vLLM server, see "
+        "docs/scaling-out.md), auto (vLLM where installed with a GPU or a server URL is set).",
+        choices=("hf", "vllm", "auto"),
+    )
 
 
 @dataclass

@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev.add_argument("--max-new-tokens", type=int, help="Maximum new tokens (paper: 2048).")
     ev.add_argument("--batch-size", type=int, help="Generation batch size.")
     ev.add_argument("--temperature", type=finite_float, help="Sampling temperature (paper: 0).")
+    ev.add_argument(
+        "--engine",
+        choices=("hf", "vllm", "auto"),
+        help="Student-inference engine: hf (transformers), vllm (a vLLM server; see "
+        "docs/scaling-out.md), auto (vLLM where installed with a GPU). Default: the project's.",
+    )
     ev.set_defaults(func=_eval)
 
 
@@ -63,6 +69,7 @@ def eval_target(args: argparse.Namespace) -> int | str:
 
 def _eval(args: argparse.Namespace) -> int:
     from twt_backend.evaluation.job import eval_job_config, method_name
+    from twt_backend.evaluation.vllm_server import check_engine
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit: must be at least 1")
@@ -81,7 +88,9 @@ def _eval(args: argparse.Namespace) -> int:
                 "max_new_tokens": args.max_new_tokens,
                 "batch_size": args.batch_size,
                 "temperature": args.temperature,
+                "engine": args.engine,
             },
         )
+        check_engine(config["generation"]["engine"])  # vllm asked for and absent: exit 2
         job_id = jobs.create_job(project, "eval", config, name=f"eval {method_name(target)}")
         return run_foreground(project, job_id)

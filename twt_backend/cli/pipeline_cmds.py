@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--limit", type=int, help="Evaluate at most N test queries per stage.")
     parser.add_argument("--max-new-tokens", type=int, help="Student answer length limit.")
     parser.add_argument(
+        "--engine",
+        choices=("hf", "vllm", "auto"),
+        help="Engine of the student answers and evaluations (default: the project's).",
+    )
+    parser.add_argument(
         "--refine-method", choices=("teacher", "fixed-length", "compressor"), help="Refinement."
     )
     parser.add_argument("--no-eval", action="store_true", help="Skip the evaluation steps.")
@@ -64,7 +69,9 @@ def pipeline_config(args: argparse.Namespace) -> dict[str, object]:
         student=args.student,
         training={k: getattr(args, k) for k in TRAINING_FLAGS if getattr(args, k) is not None},
         lora={"rank": args.lora_rank} if args.lora_rank else {},
-        generation={"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {},
+        generation={
+            k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("engine", args.engine)) if v
+        },
         refine={"method": args.refine_method} if args.refine_method else {},
         nproc=args.nproc,
         limit=args.limit,
@@ -85,9 +92,13 @@ def _refuse_concurrent(project: Project, config: dict[str, object]) -> None:
 def _run(args: argparse.Namespace) -> int:
     from twt_backend import jobs
     from twt_backend.cli.follow import run_foreground
+    from twt_backend.config import GenerationConfig
+    from twt_backend.evaluation.vllm_server import check_engine
+    from twt_backend.settings import load_config
 
     config = pipeline_config(args)
     with Project.open(args.dir) as project:
+        check_engine(args.engine or load_config(project, GenerationConfig).engine)
         if not project.scalar("SELECT COUNT(*) FROM queries WHERE split='train'"):
             raise UsageError(f"{args.dir}: no train queries; import some with `twt import`")
         _refuse_concurrent(project, config)

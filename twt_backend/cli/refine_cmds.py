@@ -40,8 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--nproc", type=int, default=1, help="Processes for the student answers.")
     parser.add_argument("--max-new-tokens", type=int, help="Student answer length limit.")
     parser.add_argument(
-        "--budget", type=finite_float, dest="budget_usd", help="Stop at this spend (USD, > 0)."
+        "--engine",
+        choices=("hf", "vllm", "auto"),
+        help="Engine of the student answers (default: the project's); see `twt eval --help`.",
     )
+    parser.add_argument("--budget", type=finite_float, dest="budget_usd", help="Stop at this spend (USD, > 0).")
     parser.add_argument("--quiet", action="store_true", help="No progress display.")
     parser.add_argument("--json", action="store_true", help="Print the round's summary as JSON.")
     parser.set_defaults(func=_refine)
@@ -64,8 +67,9 @@ def refine_job_config(project: Project, args: argparse.Namespace) -> dict[str, o
     for key in ("student", "budget_usd"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    if args.max_new_tokens is not None:
-        config["generation"] = {"max_new_tokens": args.max_new_tokens}
+    generation = {"max_new_tokens": args.max_new_tokens, "engine": args.engine}
+    if any(value is not None for value in generation.values()):
+        config["generation"] = {k: v for k, v in generation.items() if v is not None}
     return config
 
 
@@ -91,12 +95,16 @@ def check_ready(project: Project, config: dict[str, object]) -> None:
 def _refine(args: argparse.Namespace) -> int:
     from twt_backend import jobs
     from twt_backend.cli.follow import run_foreground
+    from twt_backend.config import GenerationConfig
+    from twt_backend.evaluation.vllm_server import check_engine
+    from twt_backend.settings import load_config
 
     if args.nproc < 1:
         raise UsageError("--nproc: must be at least 1")
     with Project.open(args.dir) as project:
         config = refine_job_config(project, args)
         check_ready(project, config)
+        check_engine(args.engine or load_config(project, GenerationConfig).engine)
         job_id = jobs.create_job(project, "refine", config, name=f"refine round {args.round}")
         code = run_foreground(project, job_id, quiet=args.quiet or args.json)
         if args.json:

@@ -8,6 +8,7 @@ queries with a stored answer are skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -74,7 +75,6 @@ def run_items(
     mine = shard(items, rank, world_size)
     gen = from_dict(GenerationConfig, ctx.config.get("generation") or {})
     adapter = ctx.config.get("adapter")
-    model, tokenizer = load_student(ctx.config["student"], adapter)
     done = 0
 
     def on_batch(indices: list[int], completions: list[Any]) -> None:
@@ -84,20 +84,47 @@ def run_items(
         if rank == 0:
             ctx.progress(bars={label: {"done": done * world_size, "total": len(items)}})
 
-    generate(
-        model,
-        tokenizer,
-        [item.prompt for item in mine],
-        gen,
-        on_batch=on_batch,
-        should_stop=ctx.cancelled.is_set,
-    )
+    if world_size == 1 and job_engine(ctx) == "vllm":
+        from twt_backend.evaluation.vllm_engine import run_on_vllm
+
+        run_on_vllm(ctx, [item.prompt for item in mine], gen, on_batch)
+    else:
+        model, tokenizer = load_student(ctx.config["student"], adapter)
+        generate(
+            model,
+            tokenizer,
+            [item.prompt for item in mine],
+            gen,
+            on_batch=on_batch,
+            should_stop=ctx.cancelled.is_set,
+        )
     if ctx.cancelled.is_set():
         raise JobCancelled()
 
 
+def job_engine(ctx: JobContext) -> str:
+    """The student-inference engine of this job ("hf" or "vllm"), from its generation
+    settings (`auto`: vLLM where installed with a GPU, or a server URL is set)."""
+    from twt_backend.evaluation.vllm_server import resolve_engine
+
+    if "_engine" not in ctx.config:  # resolved once per worker, never stored
+        choice = (ctx.config.get("generation") or {}).get("engine") or GenerationConfig.engine
+        ctx.config["_engine"] = resolve_engine(choice)
+    return str(ctx.config["_engine"])
+
+
 def launch_shards(ctx: JobContext, nproc: int) -> None:
-    """Run this job's items over `nproc` processes with torchrun; each writes its share."""
+    """Run this job's items over `nproc` processes with torchrun; each writes its share.
+
+    On vLLM the server shares the work instead (data parallel over `nproc` GPUs): the job
+    runs here as one client.
+    """
+    if job_engine(ctx) == "vllm":
+        from twt_backend.jobs import _load_worker
+
+        single = {**ctx.config, "nproc": 1, "data_parallel": nproc}
+        _load_worker(ctx.kind)(dataclasses.replace(ctx, config=single))
+        return
     argv = [
         sys.executable,
         "-m",

@@ -35,6 +35,13 @@ def can_load_4bit() -> bool:
     return cuda_available() and importlib.util.find_spec("bitsandbytes") is not None
 
 
+def flash_attention_available() -> bool:
+    """flash-attn 2 installed and usable (a CUDA GPU)."""
+    from transformers.utils import is_flash_attn_2_available
+
+    return cuda_available() and bool(is_flash_attn_2_available())
+
+
 def load_tokenizer(student_path: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -50,6 +57,8 @@ def load_base(student_path: str, lora: LoraConfig, bf16: bool) -> Any:
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32}
+    if bf16 and flash_attention_available():
+        kwargs["attn_implementation"] = "flash_attention_2"  # varlen: packs without padding
     four_bit = lora.load_in_4bit and can_load_4bit()
     if lora.load_in_4bit and not four_bit:
         log.warning("load_in_4bit needs bitsandbytes and a GPU; loading the full-precision base")
@@ -93,13 +102,26 @@ def add_lora(model: Any, lora: LoraConfig, init_adapter: str | None) -> Any:
     return get_peft_model(model, peft_config)
 
 
+def use_packing(model: Any, training: TrainingConfig) -> bool:
+    """Padding-free batches when asked for and exact for this model's attention; length-
+    grouped padded batches otherwise (logged with the reason)."""
+    from twt_backend.training.packing import packing_choice
+
+    packed, why = packing_choice(model, training.padding_free)
+    log.info("padding-free batches: %s (%s)", "on" if packed else "off", why)
+    return packed
+
+
 def training_arguments(
     training: TrainingConfig,
     launch: LaunchConfig,
     output_dir: Path,
     distributed_config: Path | None,
     has_eval: bool,
+    packed: bool = False,
 ) -> Any:
+    """Trainer arguments; `packed` batches have no padding, so they need no length grouping
+    and every input position is a real token."""
     from transformers import TrainingArguments
 
     cuda = cuda_available()
@@ -116,8 +138,10 @@ def training_arguments(
         max_steps=training.max_steps,
         warmup_steps=training.warmup_ratio,  # a float below 1 is a ratio of the steps
         bf16=bf16_enabled(training.bf16),
-        train_sampling_strategy="group_by_length" if training.group_by_length else "random",
-        include_num_input_tokens_seen="non_padding",
+        train_sampling_strategy=(
+            "group_by_length" if training.group_by_length and not packed else "random"
+        ),
+        include_num_input_tokens_seen="all" if packed else "non_padding",
         logging_steps=training.logging_steps,
         save_steps=training.save_steps,
         save_total_limit=2,
@@ -143,17 +167,24 @@ def build_trainer(
     train_features: list[dict[str, list[int]]],
     eval_features: list[dict[str, list[int]]] | None,
     callbacks: list[Any],
+    packed: bool = False,
 ) -> Any:
     from transformers import Trainer
 
     from twt_backend.training.datasets import CountingCollator, make_collator
+    from twt_backend.training.packing import FLASH, PackingCollator, attention_implementation
 
+    collator = (
+        PackingCollator(flash=attention_implementation(model) in FLASH)
+        if packed
+        else CountingCollator(make_collator(tokenizer))
+    )
     return Trainer(
         model=model,
         args=args,
         train_dataset=train_features,
         eval_dataset=eval_features or None,
-        data_collator=CountingCollator(make_collator(tokenizer)),
+        data_collator=collator,
         processing_class=tokenizer,
         callbacks=callbacks,
     )

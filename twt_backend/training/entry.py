@@ -51,6 +51,7 @@ def run(run_config: dict[str, Any], stop: threading.Event) -> int:
     from twt_backend.training import engine
     from twt_backend.training.callbacks import StopCallback, StoreCallback
     from twt_backend.training.datasets import tokenize_examples
+    from twt_backend.training.packing import tokens_callback
     from twt_backend.training.settings import settings_from_config
 
     settings = settings_from_config(run_config["settings"])
@@ -71,6 +72,7 @@ def run(run_config: dict[str, Any], stop: threading.Event) -> int:
     model = engine.load_base(
         run_config["student_path"], settings.lora, engine.bf16_enabled(training.bf16)
     )
+    packed = engine.use_packing(model, training)
     model = engine.add_lora(model, settings.lora, run_config.get("init_adapter"))
     dist_config = run_config.get("distributed_config")
     args = engine.training_arguments(
@@ -79,19 +81,26 @@ def run(run_config: dict[str, Any], stop: threading.Event) -> int:
         Path(run_config["checkpoints"]),
         Path(dist_config) if dist_config else None,
         has_eval=bool(eval_features),
+        packed=packed,
     )
     metrics_log = stage_dir / "train_metrics.jsonl"
+    throughput = tokens_callback()
     callbacks = [
+        throughput,
         StoreCallback(ctx, settings.target, metrics_log),
         _live_eval(ctx, run_config, settings, metrics_log),
         StopCallback(stop),
     ]
-    trainer = engine.build_trainer(model, tokenizer, args, train_features, eval_features, callbacks)
+    trainer = engine.build_trainer(
+        model, tokenizer, args, train_features, eval_features, callbacks, packed=packed
+    )
     resume = bool(run_config.get("resume")) and any(
         Path(run_config["checkpoints"]).glob("checkpoint-*")
     )
     result = trainer.train(resume_from_checkpoint=True if resume else None)
-    _write_rank_file(run_config, trainer, result.metrics)
+    record = _write_rank_file(run_config, trainer, result.metrics, packed, throughput)
+    if trainer.is_world_process_zero():
+        _report_throughput(ctx, trainer, record)
     if stop.is_set():
         return CANCELLED_EXIT
     _save_adapter(run_config, trainer)
@@ -138,9 +147,16 @@ def _live_eval(
     )
 
 
-def _write_rank_file(run_config: dict[str, Any], trainer: Any, metrics: dict[str, Any]) -> None:
+def _write_rank_file(
+    run_config: dict[str, Any],
+    trainer: Any,
+    metrics: dict[str, Any],
+    packed: bool,
+    throughput: Any,
+) -> dict[str, Any]:
     """Per-rank summary: steps, a digest of the LoRA weights, throughput and padding."""
     from twt_backend.training.engine import trainable_digest
+    from twt_backend.training.packing import attention_implementation
 
     digest, total = trainable_digest(trainer.model)
     folder = Path(run_config["stage_dir"]) / "ranks"
@@ -158,8 +174,29 @@ def _write_rank_file(run_config: dict[str, Any], trainer: Any, metrics: dict[str
         "rank_tokens": trainer.data_collator.tokens,
         "rank_positions": trainer.data_collator.positions,
         "padding_fraction": trainer.data_collator.padding_fraction,
+        "real_tokens_per_s": throughput.per_second,  # this session, all ranks
+        "padding_free": packed,
+        "attention": attention_implementation(trainer.model),
     }
     (folder / f"rank{rank}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+def _report_throughput(ctx: JobContext, trainer: Any, record: dict[str, Any]) -> None:
+    """The stage's padding share (of rank 0's batches) and real (non-padding) tokens/s of
+    all ranks, on the job's summary: metrics at the last step and a `train_summary` event."""
+    summary = {
+        "padding_fraction": record["padding_fraction"],
+        "real_tokens_per_s": record["real_tokens_per_s"],
+    }
+    ctx.metrics(trainer.state.global_step, summary)
+    ctx.event(
+        "train_summary",
+        **summary,
+        padding_free=record["padding_free"],
+        attention=record["attention"],
+        world_size=record["world_size"],
+    )
 
 
 def _save_adapter(run_config: dict[str, Any], trainer: Any) -> None:

@@ -220,8 +220,19 @@ def run_job(ctx: JobContext) -> None:
     if not paths.stage_finished(project.root, target):
         raise TwtError(f"{label}: the trainer ended without saving {adapter}")
     ctx.event("stage_trained", stage=target, adapter=str(adapter))
-    message = f"{label} trained: adapter in {adapter}"
+    message = f"{label} trained: adapter in {adapter}{_throughput_note(project.root, target)}"
     ctx.progress(force=True, **{**_current_progress(ctx), "message": message})
+
+
+def _throughput_note(project_root: Path, target: int | str) -> str:
+    """ ", padding 0.0%, 812 real tokens/s" from rank 0's summary ("" when absent)."""
+    path = paths.stage_dir(project_root, target) / "ranks" / "rank0.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        per_second = record["real_tokens_per_s"]
+        return f", padding {record['padding_fraction']:.1%}, {per_second:.0f} real tokens/s"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def _current_progress(ctx: JobContext) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from twt_backend.config import (
+    GenerationConfig,
     LaunchConfig,
     LoraConfig,
     SelectionConfig,
@@ -63,9 +64,11 @@ class SetupPage(Page):
         self.training_form = DataclassForm(TrainingConfig)
         self.lora_form = DataclassForm(LoraConfig)
         self.launch_form = DataclassForm(LaunchConfig)
+        self.generation_form = DataclassForm(GenerationConfig)  # student inference, engine
         self.tabs.addTab(
             self._config_tab(
-                [self.training_form, self.lora_form, self.launch_form], "Save student options"
+                [self.training_form, self.lora_form, self.launch_form, self.generation_form],
+                "Save student options",
             ),
             "Student && training",
         )
@@ -168,7 +171,8 @@ class SetupPage(Page):
         self.panel.show_empty(False)
         from twt_backend.settings import load_config
 
-        for form in (self.selection_form, self.training_form, self.lora_form, self.launch_form):
+        forms = (self.selection_form, self.training_form, self.lora_form, self.launch_form)
+        for form in (*forms, self.generation_form):
             form.set_value(load_config(project, form.cls))
         current = self.teacher_list.currentItem()
         name = current.text() if current else None
