@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         choices=("hf", "vllm", "auto"),
         help="Engine of the student answers (default: the project's); see `twt eval --help`.",
     )
-    parser.add_argument("--budget", type=finite_float, dest="budget_usd", help="Stop at this spend (USD, > 0).")
+    parser.add_argument(
+        "--budget", type=finite_float, dest="budget_usd", help="Stop at this spend (USD, > 0)."
+    )
     parser.add_argument("--quiet", action="store_true", help="No progress display.")
     parser.add_argument("--json", action="store_true", help="Print the round's summary as JSON.")
     parser.set_defaults(func=_refine)
