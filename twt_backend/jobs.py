@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twt_backend import progress as progress_timing
 from twt_backend.errors import TwtError, UsageError
 from twt_backend.store import Project, utcnow
 
@@ -222,6 +223,7 @@ class JobContext:
     cancelled: threading.Event = field(default_factory=threading.Event)
     _project: Project | None = None
     _last_progress: float = 0.0
+    _clocks: dict[str, tuple[float, float]] = field(default_factory=dict)  # for ETAs
 
     @property
     def project(self) -> Project:
@@ -240,6 +242,7 @@ class JobContext:
         if not force and now - self._last_progress < 0.25:
             return
         self._last_progress = now
+        snapshot = progress_timing.stamp(snapshot, self._clocks)
         with self.project.transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET progress=? WHERE id=?",

@@ -1,9 +1,17 @@
 """Training page: launch HaRD stages and baselines, evaluate them; live loss, learning rate,
-tokens/s, and the live evaluation's accuracy and output tokens."""
+tokens/s, and the live evaluation's accuracy and output tokens; the followed run's phase,
+step k of N, elapsed and ETA.
+
+Cadence: new metrics are read at 10 Hz and the plots redrawn through `twt_gui.live_plot`
+(stepped x range, learning rate and throughput every 5 ticks, everything pending when a
+run ends); the run list, the header, the progress bar and the log at 1 Hz, from one read
+of the job rows.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
@@ -18,6 +26,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -29,6 +38,7 @@ from qasync import asyncSlot
 from twt_backend import jobs
 from twt_backend.config import LaunchConfig
 from twt_backend.errors import TwtError
+from twt_gui.live_plot import RedrawCadence, follow_x
 from twt_gui.pages.base import Page
 from twt_gui.pages.jobs_ctl import cancel_job
 from twt_gui.pages.training_ctl import (
@@ -36,6 +46,7 @@ from twt_gui.pages.training_ctl import (
     EVAL_TARGETS,
     MetricSeries,
     TrainingController,
+    header_html,
     plot_of,
     target_label,
 )
@@ -43,7 +54,7 @@ from twt_gui.session import ProjectSession
 from twt_gui.widgets import EmptyState, StatePanel
 
 POLL_MS = 100  # reads new metrics at 10 Hz
-REDRAW_EVERY = 1  # ticks between redraws (only when new metrics arrived)
+STATUS_EVERY = 10  # ticks between reads of the runs, the header and the log (1 Hz)
 COLOURS = ("#1a73e8", "#e8710a", "#12a14b", "#c5221f", "#9334e6")
 
 
@@ -60,9 +71,11 @@ class TrainingPage(Page):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.timer = QTimer(self, interval=POLL_MS)
         self.timer.timeout.connect(self.poll)
-        self._log_ticks = 0
+        self.cadence = RedrawCadence()
+        self._ticks = 0
         self._log_text = ""
-        self._dirty = False
+        self._known_runs: set[int] = set()
+        self._followed_active = False
         content = QWidget()
         layout = QHBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -143,6 +156,10 @@ class TrainingPage(Page):
 
     def _build_right(self) -> QWidget:
         self.run_status = QLabel("Select a run to see its curves.")
+        self.run_status.setWordWrap(True)
+        self.run_progress = QProgressBar()
+        self.run_progress.setTextVisible(True)
+        self.run_progress.hide()
         self.loss_plot = self._plot("Loss", "loss")
         self.lr_plot = self._plot("Learning rate", "lr")
         self.tps_plot = self._plot("Throughput", "tokens/s")
@@ -178,6 +195,7 @@ class TrainingPage(Page):
         layout = QVBoxLayout(right)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.run_status)
+        layout.addWidget(self.run_progress)
         layout.addWidget(splitter, 1)
         return right
 
@@ -212,9 +230,11 @@ class TrainingPage(Page):
     def reload_runs(self, select: int | None = None) -> None:
         assert self.controller is not None
         current = select if select is not None else (self.series.job_id if self.series else None)
+        rows = self.controller.runs()
+        self._known_runs = {row["id"] for row in rows}
         self.runs.blockSignals(True)
         self.runs.clear()
-        for run in self.controller.runs():
+        for run in rows:
             item = QListWidgetItem(run["label"])
             item.setData(Qt.ItemDataRole.UserRole, run["id"])
             self.runs.addItem(item)
@@ -225,6 +245,7 @@ class TrainingPage(Page):
             self.runs.setCurrentRow(0)
         self.follow_selected()
         if not self.runs.count():
+            self.run_progress.hide()
             self.run_status.setText(
                 "No runs yet. Choose a stage and press Start (training needs the selected "
                 "samples from the Review page), or evaluate the vanilla student as a baseline."
@@ -235,9 +256,12 @@ class TrainingPage(Page):
         if self.series and self.series.job_id == job_id:
             return
         self.series = MetricSeries(self.controller.project, job_id)
+        self.cadence = RedrawCadence()
         self._log_text = ""
         self._clear_plots()
-        self.poll(force_log=True)
+        self.series.poll()
+        self.redraw(set(self.plots))
+        self.refresh_status()
 
     def follow_selected(self) -> None:
         item = self.runs.currentItem()
@@ -247,6 +271,7 @@ class TrainingPage(Page):
     def _clear_plots(self) -> None:
         for plot in self.plots.values():
             plot.clear()
+            plot.getViewBox().enableAutoRange(x=True)
         self.curves.clear()
 
     def activated(self) -> None:
@@ -258,32 +283,88 @@ class TrainingPage(Page):
 
     # ---- polling -----------------------------------------------------------------------
     def poll(self, force_log: bool = False) -> None:
+        if self.controller is None:
+            return
+        self._ticks += 1
+        if self.series is None:  # no run yet: the first one (e.g. a pipeline's) is followed
+            if force_log or self._ticks % STATUS_EVERY == 0:
+                if self.controller.runs():
+                    self.reload_runs()
+            return
+        grown = {plot for plot in map(plot_of, self.series.poll()) if plot}
+        due = self.cadence.tick(grown)
+        if due:
+            self.redraw(due)
+        if force_log or self._ticks % STATUS_EVERY == 0:
+            self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """The run list, the header, the progress bar and the log, from one read of the job
+        rows; a new run (a pipeline's next stage) is followed when the followed one ended;
+        when the followed run ends, every pending plot is drawn."""
         if self.controller is None or self.series is None:
             return
-        self._log_ticks += 1
-        if self.series.poll():
-            self._dirty = True
-        if self._dirty and (force_log or self._log_ticks % REDRAW_EVERY == 0):
-            self._dirty = False
-            self.redraw()
-        if force_log or self._log_ticks % 10 == 0:  # status and log once a second
-            job = self.controller.job(self.series.job_id)
-            self.run_status.setText(
-                f"Run #{job['id']} {job['kind']} {job['name']}: <b>{job['status']}</b>"
-                + (f" — {job['error']}" if job["error"] else "")
-            )
-            self.cancel_button.setEnabled(job["status"] in jobs.ACTIVE)
-            text = self.controller.log(job["id"])
-            if text != self._log_text:  # re-layout of the log only when it grew
-                self._log_text = text
-                self.log.setPlainText(text)
-                self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+        rows = self.controller.runs()
+        new = [row for row in rows if row["id"] not in self._known_runs]
+        self._known_runs |= {row["id"] for row in new}
+        followed = next((row for row in rows if row["id"] == self.series.job_id), None)
+        if followed is None:
+            return
+        active = followed["status"] in jobs.ACTIVE
+        fresh = next((row for row in new if row["status"] in jobs.ACTIVE), None)
+        if fresh is not None and not active:
+            self.reload_runs(select=fresh["id"])  # follows it
+            return
+        self._update_list(rows)
+        if self._followed_active and not active:
+            self.redraw(self.cadence.flush() | set(self.plots))
+        self._followed_active = active
+        self.run_status.setText(header_html(followed, self.series))
+        self._show_progress(followed)
+        self.cancel_button.setEnabled(active)
+        text = self.controller.log(followed["id"])
+        if text != self._log_text:  # re-layout of the log only when it changed
+            self._log_text = text
+            self.log.setPlainText(text)
+            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 
-    def redraw(self) -> None:
+    def _update_list(self, rows: list[dict[str, Any]]) -> None:
+        """Labels in place; runs that appeared since go on top (newest first)."""
+        items = {
+            int(self.runs.item(i).data(Qt.ItemDataRole.UserRole)): self.runs.item(i)
+            for i in range(self.runs.count())
+        }
+        self.runs.blockSignals(True)
+        for position, row in enumerate(rows):
+            item = items.get(row["id"])
+            if item is None:
+                item = QListWidgetItem(row["label"])
+                item.setData(Qt.ItemDataRole.UserRole, row["id"])
+                self.runs.insertItem(position, item)
+            elif item.text() != row["label"]:
+                item.setText(row["label"])
+        self.runs.blockSignals(False)
+
+    def _show_progress(self, row: dict[str, Any]) -> None:
+        assert self.controller is not None
+        bar = self.controller.readable(row).main_bar()
+        if bar is None or not bar.total:
+            self.run_progress.hide()
+            return
+        self.run_progress.setRange(0, bar.total)
+        self.run_progress.setValue(min(bar.done, bar.total))
+        self.run_progress.setFormat(bar.count())
+        self.run_progress.show()
+
+    def redraw(self, plots: set[str] | None = None) -> None:
+        """Redraw the curves of `plots` (None: all), creating curves of new metrics; the x
+        range of each redrawn plot steps to a nice bound above its last point."""
         assert self.series is not None
+        plots = set(self.plots) if plots is None else plots
+        last_x: dict[str, float] = {}
         for k, (name, (xs, ys)) in enumerate(sorted(self.series.series.items())):
             plot = plot_of(name)
-            if plot is None:
+            if plot is None or (plot not in plots and name in self.curves):
                 continue
             curve = self.curves.get(name)
             if curve is None:
@@ -297,6 +378,10 @@ class TrainingPage(Page):
                     curve = self.plots[plot].plot(name=name, pen=pg.mkPen(colour, width=2))
                 self.curves[name] = curve
             curve.setData(xs, ys)
+            if xs:
+                last_x[plot] = max(last_x.get(plot, 0.0), xs[-1])
+        for plot, x in last_x.items():  # one range per plot: its furthest curve
+            follow_x(self.plots[plot], x)
 
     def points(self, name: str) -> int:
         """How many points the curve of a metric shows (for tests and benchmarks)."""
