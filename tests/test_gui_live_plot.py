@@ -54,3 +54,65 @@ def test_redraw_cadence_keeps_slow_plots_pending() -> None:
     ]  # fmt: skip
     assert cadence.tick({"lr"}) == set()
     assert cadence.flush() == {"lr"} and cadence.flush() == set()
+
+
+def test_nice_bound_for_any_positive_value() -> None:
+    from twt_gui.live_plot import nice_bound
+
+    got = [nice_bound(v) for v in (3e-5, 1e-5, 0.7, 1.0, 7, 120, 0, -3)]
+    assert got == [5e-5, 1e-5, 1.0, 1.0, 10.0, 200.0, 1.0, 1.0]
+
+
+def test_follow_y_keeps_a_falling_loss_in_one_range(qtbot) -> None:
+    import pyqtgraph as pg
+
+    from twt_gui.live_plot import follow_y
+
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    losses = [3.0 / step for step in range(1, 200)]
+    changes = [follow_y(plot, losses[:n]) for n in range(1, 200)]
+    assert sum(changes) == 1 and plot.getViewBox().viewRange()[1] == [0.0, 5.0]
+    assert follow_y(plot, [-0.4, 2.0]) and plot.getViewBox().viewRange()[1] == [-0.5, 5.0]
+    assert follow_y(plot, [float("nan"), 1e-5]) and plot.getViewBox().viewRange()[1][1] == 2e-5
+
+
+def test_training_page_legend_lists_only_metrics_with_points(qtbot, tmp_path) -> None:
+    import time
+
+    from PySide6.QtCore import QSettings
+
+    from tests.gui_helpers import add_queries
+    from twt_backend import jobs
+    from twt_backend.store import Project
+    from twt_gui.main_window import MainWindow
+
+    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    project = Project.create(tmp_path / "p", "math", "legend")
+    add_queries(project, 3)
+    job_id = jobs.create_job(project, "train", {"stage": 1}, name="stage1")
+    with project.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO metrics(job_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)",
+            [(job_id, s, "loss", 2.0 / s, time.time()) for s in (1, 2, 3)],
+        )
+    project.close()
+    win.page("Projects").controller.open(tmp_path / "p")
+    page = win.show_page("Training")
+
+    def legend(plot):
+        return [label.text for _, label in plot.getPlotItem().legend.items]
+
+    assert {"eval_accuracy", "eval_loss", "learning_rate"} <= set(page.curves)  # prepared
+    assert legend(page.loss_plot) == ["loss"] and legend(page.accuracy_plot) == []
+    with win.session.project.transaction() as conn:
+        conn.execute(
+            "INSERT INTO metrics(job_id, step, name, value, time) VALUES (?, 3, 'eval_accuracy',"
+            " 0.5, ?)",
+            (job_id, time.time()),
+        )
+    page.poll()
+    assert legend(page.accuracy_plot) == ["eval_accuracy"] and page.points("eval_accuracy") == 1
+    assert page.loss_plot.getViewBox().viewRange()[1] == [0.0, 5.0]  # y stepped, not fitted
+    win.session.close()

@@ -6,6 +6,8 @@ regenerates the axis text and paints the plot twice (data, then the new range). 
 
 * `follow_x` keeps x from 0 to a "nice" bound (1, 2, 5 x 10^k) above the last step: the
   axis changes a handful of times per run instead of at every point;
+* `follow_y` does the same for y (0 to a nice bound above the largest value): a falling
+  loss or a noisy throughput no longer rescales the y axis at every point;
 * `RedrawCadence` redraws slow-moving plots (learning rate, throughput) every few ticks
   and the loss at every tick.
 
@@ -29,6 +31,37 @@ def nice_ceiling(value: float) -> float:
         if mantissa * scale >= value:
             return float(mantissa * scale)
     return float(10 * scale)  # unreachable; keeps type checkers calm
+
+
+def nice_bound(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is >= value, for any positive value (a learning
+    rate of 3e-5 gets 5e-5); 1 for 0 or less."""
+    if value <= 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    for mantissa in (1, 2, 5, 10):
+        if mantissa * scale >= value * (1 - 1e-12):
+            return float(f"{mantissa * scale:.12g}")
+    return float(f"{10 * scale:.12g}")  # unreachable
+
+
+def follow_y(plot: Any, ys: Any, headroom: float = 1.05) -> bool:
+    """Show y from 0 (or a nice bound below a negative minimum) to the nice bound above the
+    largest value; True when the range changed. Non-finite values are ignored."""
+    finite = [float(y) for y in ys if math.isfinite(float(y))]
+    if not finite:
+        return False
+    top, bottom = max(finite), min(finite)
+    upper = nice_bound(top * headroom) if top > 0 else 0.0
+    lower = 0.0 if bottom >= 0 else -nice_bound(-bottom * headroom)
+    if upper <= lower:
+        upper = lower + 1.0
+    box = plot.getViewBox()
+    if box.autoRangeEnabled()[1] is False and box.viewRange()[1] == [lower, upper]:
+        return False
+    box.enableAutoRange(y=False)
+    plot.setYRange(lower, upper, padding=0)
+    return True
 
 
 def follow_x(plot: Any, last_x: float, headroom: float = 1.05) -> bool:

@@ -38,7 +38,7 @@ from qasync import asyncSlot
 from twt_backend import jobs
 from twt_backend.config import LaunchConfig
 from twt_backend.errors import TwtError
-from twt_gui.live_plot import RedrawCadence, follow_x
+from twt_gui.live_plot import RedrawCadence, follow_x, follow_y
 from twt_gui.pages.base import Page
 from twt_gui.pages.jobs_ctl import cancel_job
 from twt_gui.pages.training_ctl import (
@@ -55,6 +55,15 @@ from twt_gui.widgets import EmptyState, StatePanel
 
 POLL_MS = 100  # reads new metrics at 10 Hz
 STATUS_EVERY = 10  # ticks between reads of the runs, the header and the log (1 Hz)
+FIXED_Y = ("accuracy",)  # plots whose y range is set once (0..1)
+PREPARED_CURVES = (
+    "loss",
+    "eval_loss",
+    "learning_rate",
+    "tokens_per_s",
+    "eval_accuracy",
+    "eval_output_tokens",
+)
 COLOURS = ("#1a73e8", "#e8710a", "#12a14b", "#c5221f", "#9334e6")
 
 
@@ -69,11 +78,12 @@ class TrainingPage(Page):
         self.controller: TrainingController | None = None
         self.series: MetricSeries | None = None
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self._in_legend: set[str] = set()  # curves shown in their legend (they have points)
         self.timer = QTimer(self, interval=POLL_MS)
         self.timer.timeout.connect(self.poll)
         self.cadence = RedrawCadence()
         self._ticks = 0
-        self._log_text = ""
+        self._log_version: tuple[int, ...] = ()
         self._known_runs: set[int] = set()
         self._followed_active = False
         content = QWidget()
@@ -257,8 +267,9 @@ class TrainingPage(Page):
             return
         self.series = MetricSeries(self.controller.project, job_id)
         self.cadence = RedrawCadence()
-        self._log_text = ""
+        self._log_version = ()
         self._clear_plots()
+        self._prepare_curves()
         self.series.poll()
         self.redraw(set(self.plots))
         self.refresh_status()
@@ -269,10 +280,11 @@ class TrainingPage(Page):
             self.follow(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def _clear_plots(self) -> None:
-        for plot in self.plots.values():
-            plot.clear()
-            plot.getViewBox().enableAutoRange(x=True)
+        for name, plot in self.plots.items():
+            plot.clear()  # curves and their legend entries
+            plot.getViewBox().enableAutoRange(x=True, y=name not in FIXED_Y)
         self.curves.clear()
+        self._in_legend = set()
 
     def activated(self) -> None:
         self.refresh()
@@ -322,10 +334,10 @@ class TrainingPage(Page):
         self.run_status.setText(header_html(followed, self.series))
         self._show_progress(followed)
         self.cancel_button.setEnabled(active)
-        text = self.controller.log(followed["id"])
-        if text != self._log_text:  # re-layout of the log only when it changed
-            self._log_text = text
-            self.log.setPlainText(text)
+        version = (followed["id"], *self.controller.log_version(followed["id"]))
+        if version != self._log_version:  # read and lay out the log only when it grew
+            self._log_version = version
+            self.log.setPlainText(self.controller.log(followed["id"]))
             self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 
     def _update_list(self, rows: list[dict[str, Any]]) -> None:
@@ -358,30 +370,46 @@ class TrainingPage(Page):
 
     def redraw(self, plots: set[str] | None = None) -> None:
         """Redraw the curves of `plots` (None: all), creating curves of new metrics; the x
-        range of each redrawn plot steps to a nice bound above its last point."""
+        and y ranges of each redrawn plot step to nice bounds around its points."""
         assert self.series is not None
         plots = set(self.plots) if plots is None else plots
         last_x: dict[str, float] = {}
-        for k, (name, (xs, ys)) in enumerate(sorted(self.series.series.items())):
+        values: dict[str, list[float]] = {}
+        for name, (xs, ys) in sorted(self.series.series.items()):
             plot = plot_of(name)
             if plot is None or (plot not in plots and name in self.curves):
                 continue
-            curve = self.curves.get(name)
-            if curve is None:
-                colour = COLOURS[k % len(COLOURS)]
-                if name.startswith("eval"):  # evaluation points; live accuracy/tokens joined
-                    pen = pg.mkPen(colour, width=1) if plot != "loss" else None
-                    curve = self.plots[plot].plot(
-                        name=name, pen=pen, symbol="o", symbolBrush=colour, symbolSize=8
-                    )
-                else:
-                    curve = self.plots[plot].plot(name=name, pen=pg.mkPen(colour, width=2))
-                self.curves[name] = curve
+            curve = self.curves.get(name) or self._add_curve(name, plot)
             curve.setData(xs, ys)
             if xs:
+                if name not in self._in_legend:  # a prepared curve got its first points
+                    self._in_legend.add(name)
+                    self.plots[plot].getPlotItem().legend.addItem(curve, name)
                 last_x[plot] = max(last_x.get(plot, 0.0), xs[-1])
-        for plot, x in last_x.items():  # one range per plot: its furthest curve
+                values.setdefault(plot, []).extend(self.series.bounds[name])
+        for plot, x in last_x.items():  # one range per plot, over all its curves
             follow_x(self.plots[plot], x)
+            if plot not in FIXED_Y:
+                follow_y(self.plots[plot], values[plot])
+
+    def _add_curve(self, name: str, plot: str) -> pg.PlotDataItem:
+        """An empty curve of metric `name`, outside the legend until it has points."""
+        colour = COLOURS[len(self.curves) % len(COLOURS)]
+        if name.startswith("eval"):  # evaluation points; live accuracy/tokens joined
+            pen = pg.mkPen(colour, width=1) if plot != "loss" else None
+            curve = self.plots[plot].plot(pen=pen, symbol="o", symbolBrush=colour, symbolSize=8)
+        else:
+            curve = self.plots[plot].plot(pen=pg.mkPen(colour, width=2))
+        self.curves[name] = curve
+        return curve
+
+    def _prepare_curves(self) -> None:
+        """The curves every training run draws, made when a run is followed: making one
+        mid-run (the first validation point) would stall the GUI for a paint."""
+        for name in PREPARED_CURVES:
+            plot = plot_of(name)
+            if plot is not None and name not in self.curves:
+                self._add_curve(name, plot)
 
     def points(self, name: str) -> int:
         """How many points the curve of a metric shows (for tests and benchmarks)."""

@@ -22,6 +22,7 @@ KINDS = ("train", "eval")
 # stage 1 the full-reasoning SFT baseline)
 BASELINES = {"kd": "standard KD", "dss": "distilling step-by-step"}
 EVAL_TARGETS: tuple[int | str, ...] = (0, 1, 2, 3, 4, "kd", "dss")
+LOG_FILES = ("job.log", "worker.log", "error.log")  # in a job's artifact folder
 LIVE_EVAL_PLOTS = {"eval_accuracy": "accuracy", "eval_output_tokens": "output_tokens"}
 
 
@@ -103,6 +104,7 @@ class MetricSeries:
         self.job_id = job_id
         self.last_id = 0
         self.series: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+        self.bounds: dict[str, tuple[float, float]] = {}  # name -> (smallest, largest) value
 
     def poll(self) -> set[str]:
         """Read the rows written since the last poll; the names of the metrics that grew."""
@@ -114,6 +116,8 @@ class MetricSeries:
             xs, ys = self.series[name]
             xs.append(float(step))
             ys.append(float(value))
+            low, high = self.bounds.get(name, (float(value), float(value)))
+            self.bounds[name] = (min(low, float(value)), max(high, float(value)))
             self.last_id = row_id
         return {row[2] for row in rows}
 
@@ -195,9 +199,15 @@ class TrainingController:
     def job(self, job_id: int) -> dict[str, Any]:
         return jobs.get_job(self.project, job_id)
 
+    def log_files(self, job_id: int) -> list[Path]:
+        folder = Path(self.job(job_id)["artifact_dir"] or "")
+        return [folder / name for name in LOG_FILES]
+
+    def log_version(self, job_id: int) -> tuple[int, ...]:
+        """The sizes of the job's log files: the log is re-read only when they change."""
+        return tuple(p.stat().st_size if p.exists() else -1 for p in self.log_files(job_id))
+
     def log(self, job_id: int) -> str:
         """The job's log files, as a person reads them (no progress-bar frames, no ANSI)."""
-        job = self.job(job_id)
-        folder = Path(job["artifact_dir"] or "")
-        parts = [tail(folder / name) for name in ("job.log", "worker.log", "error.log")]
+        parts = [tail(path) for path in self.log_files(job_id)]
         return clean_log("\n".join(p for p in parts if p)) or "(no log yet)"
