@@ -116,3 +116,28 @@ def test_training_page_legend_lists_only_metrics_with_points(qtbot, tmp_path) ->
     assert legend(page.accuracy_plot) == ["eval_accuracy"] and page.points("eval_accuracy") == 1
     assert page.loss_plot.getViewBox().viewRange()[1] == [0.0, 5.0]  # y stepped, not fitted
     win.session.close()
+
+
+def test_slow_plots_take_turns_and_leave_ticks_free() -> None:
+    cadence = RedrawCadence()  # loss every 2 ticks, lr and throughput every 5
+    ticks = [cadence.tick({"loss", "lr", "throughput"}) for _ in range(20)]
+    assert sum("lr" in due and "throughput" in due for due in ticks) == 0
+    assert sum("lr" in due for due in ticks) == 4 and sum("loss" in due for due in ticks) == 10
+    probe = RedrawCadence()
+    busy = []
+    for _ in range(10):
+        probe.tick(set())
+        busy.append(probe.busy())
+    assert busy.count(False) == 3  # ticks where no slow plot paints: for the status read
+
+
+def test_one_paint_per_tick_loss_first_and_nobody_starves() -> None:
+    cadence = RedrawCadence(per_tick=1)
+    plots = {"loss", "lr", "throughput", "accuracy", "output_tokens"}
+    drawn: list[set[str]] = [cadence.tick(plots) for _ in range(40)]
+    assert all(len(due) <= 1 for due in drawn)
+    assert sum("loss" in due for due in drawn) == 20  # every other tick, as without a limit
+    for plot in plots:  # every plot drawn again within 1.5 s (15 ticks of 100 ms)
+        ticks = [n for n, due in enumerate(drawn) if plot in due]
+        assert ticks and max(b - a for a, b in zip([0, *ticks], ticks, strict=False)) <= 15
+    assert cadence.flush() <= plots and cadence.tick(set()) == set()  # nothing left over

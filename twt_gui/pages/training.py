@@ -3,8 +3,8 @@ tokens/s, and the live evaluation's accuracy and output tokens; the followed run
 step k of N, elapsed and ETA.
 
 Cadence: new metrics are read at 10 Hz and the plots redrawn through `twt_gui.live_plot`
-(stepped x range, learning rate and throughput every 5 ticks, everything pending when a
-run ends); the run list, the header, the progress bar and the log at 1 Hz, from one read
+(stepped x and y ranges; the loss at 5 Hz, learning rate and throughput at 2 Hz;
+everything pending when a run ends); the run list, the header, the progress bar and the log at 1 Hz, from one read
 of the job rows.
 """
 
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -81,8 +82,9 @@ class TrainingPage(Page):
         self._in_legend: set[str] = set()  # curves shown in their legend (they have points)
         self.timer = QTimer(self, interval=POLL_MS)
         self.timer.timeout.connect(self.poll)
-        self.cadence = RedrawCadence()
+        self.cadence = RedrawCadence(per_tick=1)
         self._ticks = 0
+        self._status_tick = 0
         self._log_version: tuple[int, ...] = ()
         self._known_runs: set[int] = set()
         self._followed_active = False
@@ -165,10 +167,18 @@ class TrainingPage(Page):
         return box
 
     def _build_right(self) -> QWidget:
+        # The header and the progress bar keep their size whatever they show: a change of
+        # size would re-lay out and repaint every plot (a stall of the main thread).
         self.run_status = QLabel("Select a run to see its curves.")
         self.run_status.setWordWrap(True)
+        self.run_status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.run_status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.run_status.setFixedHeight(self.run_status.fontMetrics().lineSpacing() * 3 + 4)
         self.run_progress = QProgressBar()
         self.run_progress.setTextVisible(True)
+        policy = self.run_progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.run_progress.setSizePolicy(policy)
         self.run_progress.hide()
         self.loss_plot = self._plot("Loss", "loss")
         self.lr_plot = self._plot("Learning rate", "lr")
@@ -214,7 +224,9 @@ class TrainingPage(Page):
         plot = pg.PlotWidget(title=title)
         plot.setLabel("bottom", "step")
         plot.setLabel("left", unit)
-        plot.showGrid(x=True, y=True, alpha=0.2)
+        # a grid item in the view, not the axes' grid (showGrid): that one makes every paint
+        # of a growing curve cost ~30 ms instead of ~2 ms (measured: benchmarks/README.md)
+        plot.addItem(pg.GridItem(pen=pg.mkPen(128, 128, 128, 90), textPen=None), ignoreBounds=True)
         plot.addLegend(offset=(-10, 10))
         return plot
 
@@ -266,7 +278,7 @@ class TrainingPage(Page):
         if self.series and self.series.job_id == job_id:
             return
         self.series = MetricSeries(self.controller.project, job_id)
-        self.cadence = RedrawCadence()
+        self.cadence = RedrawCadence(per_tick=1)
         self._log_version = ()
         self._clear_plots()
         self._prepare_curves()
@@ -280,8 +292,11 @@ class TrainingPage(Page):
             self.follow(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def _clear_plots(self) -> None:
+        for name, curve in self.curves.items():  # curves and their legend entries, not grids
+            plot = plot_of(name)
+            if plot is not None:
+                self.plots[plot].removeItem(curve)
         for name, plot in self.plots.items():
-            plot.clear()  # curves and their legend entries
             plot.getViewBox().enableAutoRange(x=True, y=name not in FIXED_Y)
         self.curves.clear()
         self._in_legend = set()
@@ -295,6 +310,8 @@ class TrainingPage(Page):
 
     # ---- polling -----------------------------------------------------------------------
     def poll(self, force_log: bool = False) -> None:
+        """One tick (10 Hz): new metrics, the plots whose turn it is, and once a second the
+        status. `force_log`: catch up at once (every pending plot, and the status)."""
         if self.controller is None:
             return
         self._ticks += 1
@@ -305,9 +322,14 @@ class TrainingPage(Page):
             return
         grown = {plot for plot in map(plot_of, self.series.poll()) if plot}
         due = self.cadence.tick(grown)
+        if force_log:
+            due |= self.cadence.flush()
         if due:
             self.redraw(due)
-        if force_log or self._ticks % STATUS_EVERY == 0:
+        # the status read once a second, at a tick with no paint of a slow plot
+        if force_log or (
+            self._ticks - self._status_tick >= STATUS_EVERY and not self.cadence.busy()
+        ):
             self.refresh_status()
 
     def refresh_status(self) -> None:
@@ -316,6 +338,7 @@ class TrainingPage(Page):
         when the followed run ends, every pending plot is drawn."""
         if self.controller is None or self.series is None:
             return
+        self._status_tick = self._ticks
         rows = self.controller.runs()
         new = [row for row in rows if row["id"] not in self._known_runs]
         self._known_runs |= {row["id"] for row in new}
