@@ -215,3 +215,21 @@ def test_page_opened_before_any_run_follows_the_first_one(window):
 
     assert page.series is not None and page.series.job_id == job_id
     assert page.runs.count() == 1 and "<b>running</b> — loading" in page.run_status.text()
+
+
+def test_everything_pending_is_drawn_when_the_followed_run_ends(window):
+    project = window.session.project
+    job_id = jobs.create_job(project, "train", {"stage": 1}, name="stage1")
+    set_job(project, job_id, "running", phase="training", bars={"train": {"done": 3, "total": 3}})
+    page = window.show_page("Training")
+    page.timer.stop()  # ticks by hand
+    with project.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO metrics(job_id, step, name, value, time) VALUES (?, ?, ?, ?, ?)",
+            [(job_id, s, n, 0.5, time.time()) for s in (1, 2, 3) for n in ("loss", "tokens_per_s")],
+        )
+    page.poll()  # one tick: at most one plot is painted
+    assert page.points("loss") + page.points("tokens_per_s") <= 3
+    set_job(project, job_id, "finished", bars={"train": {"done": 3, "total": 3}})
+    page.refresh_status()
+    assert page.points("loss") == 3 and page.points("tokens_per_s") == 3
