@@ -147,3 +147,18 @@ def test_twt_runs_table_has_a_progress_column(project, capsys):
     out = capsys.readouterr().out
     assert "progress" in out
     assert "training 5/20" in out.replace("\n", " ").replace("│", " ")
+
+
+def test_follower_of_a_pipeline_shows_its_current_step():
+    snapshot = {
+        "bars": {"pipeline": {"done": 2, "total": 9}, "train": {"done": 3, "total": 8}},
+        "message": "[3/9] stage 1: stage 1: step 3/8",
+    }
+    view = ProgressView()
+    view.update({**job_row(kind="pipeline", **snapshot), "name": "pipeline"}, now=T0)
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(view)
+    text = out.getvalue()
+    assert "pipeline: running · step 3 of 8 · 0:42 elapsed · ETA ?" in text
+    assert "[3/9] stage 1: stage 1: step 3/8" in text
+    assert "2/9" in text and "3/8" in text

@@ -50,7 +50,10 @@ class ProgressView:
         now = time.time() if now is None else now
         readable = job_progress(job, now)
         name = self.job_name or str(job.get("name") or job.get("kind") or "")
-        self.header = Text(f"{name}: {readable.line()}" if name else readable.line())
+        line = f"{name}: {readable.line()}" if name else readable.line()
+        if job.get("kind") == "pipeline" and readable.message and readable.active:
+            line += f"\n  {readable.message}"  # which step of the pipeline, and its state
+        self.header = Text(line)
         raw = job["progress"].get("bars") or {}
         for bar in readable.bars:
             if bar.label not in self.tasks:
