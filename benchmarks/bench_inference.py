@@ -35,31 +35,52 @@ def main() -> None:
     args = parser.parse_args()
     from twt_backend import model_fixtures as models
 
-    folder = (models.smollm2_folder(CACHE / "smollm2-135m-instruct") if args.model == "smollm2"
-              else models.build_tiny_model(CACHE / "tiny-lm"))
+    folder = (
+        models.smollm2_folder(CACHE / "smollm2-135m-instruct")
+        if args.model == "smollm2"
+        else models.build_tiny_model(CACHE / "tiny-lm")
+    )
     model, tokenizer = load_student(folder)
     items = prompts(args.n)
     # greedy with a fixed budget: ignore EOS so both sides generate the same token count
     model.generation_config.eos_token_id = None
 
     start = time.perf_counter()
-    singles = [generate(model, tokenizer, [p], GenerationConfig(
-        max_new_tokens=args.max_new_tokens, batch_size=1))[0] for p in items]
+    singles = [
+        generate(
+            model,
+            tokenizer,
+            [p],
+            GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=1),
+        )[0]
+        for p in items
+    ]
     single_s = time.perf_counter() - start
 
     start = time.perf_counter()
-    batched = generate(model, tokenizer, items, GenerationConfig(
-        max_new_tokens=args.max_new_tokens, batch_size=8))
+    batched = generate(
+        model, tokenizer, items, GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=8)
+    )
     batched_s = time.perf_counter() - start
 
     tokens = sum(c.tokens for c in batched)
-    print(json.dumps({
-        "model": args.model, "prompts": args.n, "max_new_tokens": args.max_new_tokens,
-        "one_at_a_time_s": round(single_s, 2), "batched_s": round(batched_s, 2),
-        "speedup": round(single_s / batched_s, 2), "goal": ">= 4x",
-        "tokens_batched": tokens, "tokens_single": sum(c.tokens for c in singles),
-        "batched_tokens_per_s": round(tokens / batched_s, 1),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "prompts": args.n,
+                "max_new_tokens": args.max_new_tokens,
+                "one_at_a_time_s": round(single_s, 2),
+                "batched_s": round(batched_s, 2),
+                "speedup": round(single_s / batched_s, 2),
+                "goal": ">= 4x",
+                "tokens_batched": tokens,
+                "tokens_single": sum(c.tokens for c in singles),
+                "batched_tokens_per_s": round(tokens / batched_s, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

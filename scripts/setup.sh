@@ -3,6 +3,9 @@
 # missing), the virtual environment .venv in the project root, torch, the project in
 # editable mode with its dev tools, and the test models.
 #
+#   scripts/setup.sh          what `./studio` needs
+#   scripts/setup.sh --test   also what the tests need (Xvfb); `./run-tests` calls this
+#
 # Overrides for CUDA users:
 #   TWT_TORCH_SPEC="torch==2.13.0"   the torch requirement installed first
 #   TWT_TORCH_INDEX_URL=URL          an index with CUDA builds (e.g. PyTorch's cu12x index)
@@ -13,7 +16,25 @@ cd "$(dirname "$0")/.."
 PYTHON=${TWT_PYTHON:-python3}
 TORCH_SPEC=${TWT_TORCH_SPEC:-torch==2.13.0}
 TORCH_INDEX=${TWT_TORCH_INDEX_URL:-}
-SYSTEM_PACKAGES="bubblewrap fontconfig fonts-dejavu-core libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3"
+# The Qt "xcb" platform plugin (the app's window on an X11 desktop) and what it links.
+# Derived from ldd, not from memory: for every shared object that
+#   ldd .venv/lib/python3*/site-packages/PySide6/Qt/plugins/{platforms/libqxcb.so,xcbglintegrations/*.so}
+# lists (ldd follows libQt6XcbQpa.so.6 and the rest), the package is `dpkg -S <resolved path>`
+# on a machine that has it, or, for a "not found" one, the package of that name in
+# `apt-cache search <soname stem>` (libxcb-icccm.so.4 -> libxcb-icccm4). libc, libstdc++,
+# compression and crypto libraries are left to the base system. The same table, soname ->
+# package, is twt_gui/platform_check.py's DEBIAN_PACKAGES (a test keeps them in step).
+QT_XCB_PACKAGES="libxcb1 libxcb-cursor0 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+    libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1
+    libxcb-util1 libxcb-xfixes0 libxcb-xkb1 libx11-6 libx11-xcb1 libxkbcommon0
+    libxkbcommon-x11-0 libegl1 libgl1 libglx0 libfontconfig1 libfreetype6 libdbus-1-3"
+SYSTEM_PACKAGES="bubblewrap fontconfig fonts-dejavu-core $QT_XCB_PACKAGES"
+# Only on the test path (`scripts/setup.sh --test`, run by ./run-tests): an X server for the
+# test that opens the app on the real xcb platform.
+TEST_SYSTEM_PACKAGES="xvfb xauth"
+if [ "${1:-}" = "--test" ]; then
+    SYSTEM_PACKAGES="$SYSTEM_PACKAGES $TEST_SYSTEM_PACKAGES"
+fi
 
 install_system_packages() {
     command -v apt-get >/dev/null 2>&1 || return 0

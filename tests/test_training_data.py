@@ -53,8 +53,10 @@ def test_compressed_stage_uses_refinements_edit_wins_and_skips_unusable(project)
     assert [e["target"] for e in stage_examples(project, 3, n_stages=4)] == ["round two\nAnswer: 9"]
     # a hand edit rescues a failed rewrite, never a rejected one
     with project.transaction() as conn:
-        conn.execute("UPDATE refinements SET edited_text='Fixed.' WHERE generation_id IN (?, ?)",
-                     (ids[1], ids[2]))
+        conn.execute(
+            "UPDATE refinements SET edited_text='Fixed.' WHERE generation_id IN (?, ?)",
+            (ids[1], ids[2]),
+        )
     assert [e["generation_id"] for e in stage_examples(project, 2)] == [ids[0], ids[2], ids[3]]
 
 

@@ -23,7 +23,10 @@ def run_job(ctx: JobContext) -> None:
         marker.write_text(str(step + 1))
         ctx.metrics(step + 1, {"value": float(step + 1)})
         ctx.progress(bars={"check": {"done": step + 1, "total": steps}})
-    ctx.progress(force=True, bars={"check": {"done": steps, "total": steps}},
-                 message=f"worker check finished {steps} steps")
+    ctx.progress(
+        force=True,
+        bars={"check": {"done": steps, "total": steps}},
+        message=f"worker check finished {steps} steps",
+    )
     if ctx.config.get("fail"):
         raise RuntimeError("requested failure")

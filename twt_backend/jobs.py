@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twt_backend import progress as progress_timing
 from twt_backend.errors import JobLockedError, TwtError, UsageError
 from twt_backend.store import Project, absolute, locks, utcnow
 from twt_backend.store.locks import QUEUED_GRACE_S, STALE_AFTER_S, pid_alive  # noqa: F401
@@ -51,6 +52,7 @@ ACTIVE = ("queued", "running")
 FINISHED = ("finished", "failed", "cancelled", "interrupted")
 HEARTBEAT_S = 2.0
 CANCEL_GRACE_S = 15.0
+WORKER_NICE = 10  # workers' CPU niceness, below the app's (TWT_WORKER_NICE)
 
 
 class JobCancelled(Exception):
@@ -304,6 +306,7 @@ class JobContext:
     cancelled: threading.Event = field(default_factory=threading.Event)
     _project: Project | None = None
     _last_progress: float = 0.0
+    _clocks: dict[str, tuple[float, float]] = field(default_factory=dict)  # for ETAs
 
     @property
     def project(self) -> Project:
@@ -322,6 +325,7 @@ class JobContext:
         if not force and now - self._last_progress < 0.25:
             return
         self._last_progress = now
+        snapshot = progress_timing.stamp(snapshot, self._clocks)
         with self.project.transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET progress=? WHERE id=?",
@@ -367,10 +371,30 @@ def _heartbeat(project_dir: Path, job_id: int, stop: threading.Event) -> None:
         project.close()
 
 
+def lower_priority(env: dict[str, str] | None = None) -> int:
+    """Run this worker (and what it starts: trainers, child jobs, sandboxed programs) at
+    niceness TWT_WORKER_NICE (default 10) or above, below the app's CPU priority, so a job
+    on the same machine does not stall the app's window; it changes nothing where nothing
+    competes for the cores. 0 leaves the priority alone. Returns the niceness now."""
+    raw = (os.environ if env is None else env).get("TWT_WORKER_NICE", str(WORKER_NICE))
+    try:
+        wanted = min(19, max(0, int(raw)))
+    except ValueError:
+        wanted = WORKER_NICE
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if wanted > current:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, wanted)
+        except OSError:  # not permitted here: run at the priority we have
+            pass
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def run_worker(project_dir: str | Path, job_id: int) -> int:
     """Body of the worker process: run the job function, record how it ended. A worker
     that cannot open its project or find its job says why on stderr (its worker.log) and
     exits 2; the waiter records that line on the job."""
+    lower_priority()
     project_dir = absolute(project_dir)
     try:
         project = Project.open(project_dir)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from twt_backend.log_setup import configure_logging
 from twt_backend.store import absolute
 from twt_gui.main_window import MainWindow
 from twt_gui.pages.projects import ProjectsPage
+from twt_gui.platform_check import startup_problem
 from twt_gui.style import apply_theme
 
 ORGANIZATION = "TwT Studio"
@@ -85,6 +85,7 @@ def smoke_test(args: argparse.Namespace) -> int:
         window.close()
         window.session.close()
         window.deleteLater()
+    print(f"platform: {QApplication.platformName()}")
     for path in saved:
         print(path)
     return 0
@@ -92,8 +93,11 @@ def smoke_test(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.smoke_test and QApplication.instance() is None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if QApplication.instance() is None:
+        problem = startup_problem(args.smoke_test)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
     app = application()
     try:
         if args.smoke_test:

@@ -1,4 +1,5 @@
-"""The smoke test: visit every page and save one PNG per page."""
+"""The smoke test: visit every page and save one PNG per page (plus `screen.png`, a grab of
+the display server's screen, on a real platform such as xcb)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 from twt_gui.main_window import MainWindow
 
 SETTLE_S = 0.15
+HEADLESS = ("offscreen", "minimal")  # platforms with no real screen to grab
 
 
 def settle(seconds: float = SETTLE_S) -> None:
@@ -33,4 +35,17 @@ def visit_pages(window: MainWindow, out: Path | None) -> list[Path]:
         if not window.grab().save(str(path)):
             raise OSError(f"could not write {path}")
         saved.append(path)
+    if out is not None and QApplication.platformName() not in HEADLESS:
+        saved.append(grab_screen(window, out / "screen.png"))
     return saved
+
+
+def grab_screen(window: MainWindow, path: Path) -> Path:
+    """What the display server shows on the window's screen (not a render of the widget):
+    the proof that the window really reached the screen on a real platform such as xcb."""
+    window.raise_()
+    settle()
+    pixmap = window.screen().grabWindow(0)
+    if not pixmap.save(str(path)):
+        raise OSError(f"could not write {path}")
+    return path

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +14,7 @@ from rich.table import Table
 from twt_backend import jobs
 from twt_backend.cli.follow import run_foreground
 from twt_backend.errors import UsageError
+from twt_backend.progress import job_progress
 from twt_backend.store import Project
 
 
@@ -70,18 +72,23 @@ def _list(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
         return 0
-    table = Table("id", "kind", "name", "status", "started", "finished", "error")
+    table = Table("id", "kind", "name", "status", "progress", "started", "finished", "error")
+    now = time.time()
     for row in rows:
         table.add_row(
             str(row["id"]),
             row["kind"],
             row["name"] or "",
             row["status"],
+            job_progress(row, now).short(),
             row["started_at"] or "",
             row["finished_at"] or "",
             (row["error"] or "")[:60],
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: whole cells, one line per job
+        console = Console(width=200)
+    console.print(table)
     return 0
 
 

@@ -19,13 +19,18 @@ LOSSES = ("loss", "eval_loss", "train_loss")
 
 
 class StoreCallback(TrainerCallback):  # type: ignore[misc]
-    """Writes step, loss, learning rate, grad norm, tokens/s, epoch and ETA to the store."""
+    """Writes step, loss, learning rate, grad norm, tokens/s, epoch and ETA to the store,
+    and the phase of the run in its progress snapshot: training, evaluating (the Trainer's
+    evaluation and the live validation after it), saving (a checkpoint; the adapter after
+    the last step). The train job itself writes "loading" until the trainer begins."""
 
     def __init__(self, ctx: JobContext, stage: int | str, log_path: Path):
         self.ctx = ctx
         self.stage = stage  # a stage number, or a baseline's name
         self.label = f"baseline {stage}" if isinstance(stage, str) else f"stage {stage}"
         self.log_path = log_path
+        self.phase = "loading"
+        self._last_values: dict[str, float] = {}
         self._start_time = 0.0
         self._start_step = 0
         self._last_time = 0.0
@@ -35,8 +40,34 @@ class StoreCallback(TrainerCallback):  # type: ignore[misc]
         self._start_time = self._last_time = time.monotonic()
         self._start_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
+        self.phase = "training"
         if state.is_world_process_zero:
             self._progress(state, {}, force=True)
+
+    # ---- phase: written at once when it changes. A step's events come in this order:
+    # step_begin, step_end, log, evaluation (prediction steps, then on_evaluate and the
+    # live validation), save; a save right after an evaluation shows as "evaluating".
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._set_phase(state, "training")
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if control.should_evaluate:
+            self._set_phase(state, "evaluating")
+        elif control.should_save:
+            self._set_phase(state, "saving")
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if control.should_evaluate:
+            self._set_phase(state, "evaluating")
+
+    def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._set_phase(state, "evaluating")
+
+    def _set_phase(self, state: Any, phase: str) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            if state.is_world_process_zero:
+                self._progress(state, self._last_values, force=True)
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
@@ -56,9 +87,11 @@ class StoreCallback(TrainerCallback):  # type: ignore[misc]
         self.ctx.metrics(state.global_step, values)
         with open(self.log_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"step": state.global_step, **values}) + "\n")
+        self._last_values = values
         self._progress(state, values)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.phase = "saving"  # the adapter (and the merged model) is saved next
         if state.is_world_process_zero:
             self._progress(state, {}, force=True)
 
@@ -73,6 +106,7 @@ class StoreCallback(TrainerCallback):  # type: ignore[misc]
         self.ctx.progress(
             force=force,
             stage=self.stage,
+            phase=self.phase,
             bars={"train": bar},
             message=f"{self.label}: step {state.global_step}/{state.max_steps}",
         )

@@ -208,7 +208,9 @@ def run_job(ctx: JobContext) -> None:
     )
     ctx.log(f"launch ({world_size(settings.launch)} process(es)): {shlex.join(argv)}")
     log_path = paths.stage_dir(project.root, target) / "train.log"
-    ctx.progress(force=True, stage=target, message=f"{label}: starting the trainer")
+    ctx.progress(
+        force=True, stage=target, phase="loading", message=f"{label}: starting the trainer"
+    )
     code = follow(ctx, start_launcher(argv, project.root, log_path))
     if ctx.cancelled.is_set() or code == 130:
         raise JobCancelled()

@@ -41,7 +41,8 @@ def latest_job(project: Project, kinds: tuple[str, ...]) -> dict[str, Any] | Non
 def job_rows(project: Project, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     marks = ",".join("?" * len(kinds))
     return project.rows(
-        f"SELECT id, kind, name, status, config, created_at, error FROM jobs"
+        f"SELECT id, kind, name, status, config, progress, created_at, started_at, finished_at,"
+        f" error FROM jobs"
         f" WHERE kind IN ({marks}) ORDER BY id DESC",
         kinds,
     )

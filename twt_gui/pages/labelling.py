@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -28,6 +29,7 @@ from qasync import asyncSlot
 
 from twt_backend import jobs
 from twt_backend.errors import TwtError
+from twt_backend.progress import duration, job_progress
 from twt_gui.pages.base import Page
 from twt_gui.pages.jobs_ctl import cancel_job
 from twt_gui.pages.labelling_ctl import LabellingController
@@ -51,13 +53,14 @@ class TeacherBar(QWidget):
         layout.addWidget(self.detail)
         self.detail.setMinimumWidth(330)
 
-    def update_bar(self, bar: dict[str, Any]) -> None:
+    def update_bar(self, bar: dict[str, Any], eta_s: float | None = None) -> None:
         self.bar.setRange(0, max(int(bar.get("total", 0)), 1))
         self.bar.setValue(int(bar.get("done", 0)))
         self.bar.setFormat(f"{bar.get('done', 0)} / {bar.get('total', 0)}")
         self.detail.setText(
             f"failed {bar.get('failed', 0)} · in flight {bar.get('in_flight', 0)}"
             f" · {bar.get('tok/s', 0)} tok/s · {bar.get('cost', '')}"
+            + (f" · ETA {duration(eta_s)}" if eta_s is not None else "")
         )
 
 
@@ -186,23 +189,28 @@ class LabellingPage(Page):
         self.stop_button.setEnabled(running)
         if job:
             progress = job["progress"]
+            readable = job_progress(job)
             self.status.setText(
-                f"Job {job['id']}: <b>{job['status']}</b> — {progress.get('message', '')}"
+                f"Job {job['id']}: <b>{job['status']}</b> — {html.escape(readable.after_status())}"
+                f"<br>{html.escape(str(progress.get('message', '')))}"
                 + (f"<br><span style='color:#c0392b'>{job['error']}</span>" if job["error"] else "")
             )
-            self._show_bars(progress.get("bars", {}))
+            etas = {bar.label: bar.eta_s for bar in readable.bars}
+            self._show_bars(progress.get("bars", {}), etas)
             estimate = progress.get("estimate_usd")
         else:
             estimate = None
         self._show_totals(estimate)
         self._show_errors()
 
-    def _show_bars(self, bars: dict[str, dict[str, Any]]) -> None:
+    def _show_bars(
+        self, bars: dict[str, dict[str, Any]], etas: dict[str, float | None] | None = None
+    ) -> None:
         for name, bar in bars.items():
             if name not in self.bars:
                 self.bars[name] = TeacherBar(name)
                 self.bars_layout.addWidget(self.bars[name])
-            self.bars[name].update_bar(bar)
+            self.bars[name].update_bar(bar, (etas or {}).get(name))
 
     def _show_totals(self, estimate: float | None) -> None:
         assert self.controller is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from twt_backend import jobs
 from twt_backend.errors import TwtError
 from twt_gui.lazy_model import Column, LazySqlModel
 from twt_gui.pages.base import Page
@@ -22,6 +23,7 @@ from twt_gui.pages.refinement_ctl import RefinementController, word_diff_html
 from twt_gui.session import ProjectSession
 from twt_gui.widgets import EmptyState, StatePanel, table_view
 
+POLL_MS = 1000
 COLUMNS = (
     Column("id", "#", align_right=True),
     Column("query_id", "Query", align_right=True),
@@ -61,6 +63,11 @@ class RefinementPage(Page):
         self.editor = QPlainTextEdit()
         self.editor.setPlaceholderText("edit the refined rationale here, then Save edit")
         self.counts = QLabel()
+        self.job_status = QLabel()  # the refinement job's progress, above the page
+        self.job_status.hide()
+        self.timer = QTimer(self, interval=POLL_MS)
+        self.timer.timeout.connect(self.poll_job)
+        self._job_active = False
         self.titles = [QLabel() for _ in range(3)]
         columns = QSplitter(Qt.Orientation.Horizontal)
         for title, widget in zip(
@@ -94,8 +101,30 @@ class RefinementPage(Page):
         splitter.setSizes([220, 480])
         self.panel = StatePanel(splitter, EmptyState("", ""))
         self.run_button = self.panel.empty.add_action("Run refinement job", self.run_job)
+        self.body.addWidget(self.job_status)
         self.body.addWidget(self.panel, 1)
         self.refresh()
+
+    def activated(self) -> None:
+        self.refresh()
+        self.poll_job()
+        self.timer.start()
+
+    def deactivated(self) -> None:
+        self.timer.stop()
+
+    def poll_job(self) -> None:
+        """The latest refinement job's progress; the table reloads when it ends."""
+        job = self.controller.job() if self.controller else None
+        if job is None:
+            self.job_status.hide()
+            return
+        self.job_status.setText(self.controller.job_text(job))  # type: ignore[union-attr]
+        self.job_status.show()
+        active = job["status"] in jobs.ACTIVE
+        if self._job_active and not active:
+            self.refresh()
+        self._job_active = active
 
     def refresh(self) -> None:
         project = self.session.project
@@ -174,3 +203,5 @@ class RefinementPage(Page):
             QMessageBox.warning(self, "Refinement", str(exc))
             return
         self.counts.setText(f"Refinement job {job_id} started.")
+        self.poll_job()
+        self.timer.start()

@@ -8,9 +8,10 @@ import html
 import re
 from typing import Any
 
+from twt_backend.progress import job_progress
 from twt_backend.store import Project, utcnow
 from twt_gui.lazy_model import RowSource
-from twt_gui.pages.jobs_ctl import start_job
+from twt_gui.pages.jobs_ctl import latest_job, start_job
 
 _WORDS = re.compile(r"\S+|\s+")
 
@@ -100,6 +101,22 @@ class RefinementController:
     def redo(self, refinement_id: int) -> None:
         """Mark for another refinement request: the next refine job redoes pending rows."""
         self._update(refinement_id, "redo", {"status": "pending", "edited_text": None})
+
+    def job(self) -> dict[str, Any] | None:
+        """The refinement job to follow: a running one, else the latest."""
+        return latest_job(self.project, ("refine",))
+
+    @staticmethod
+    def job_text(job: dict[str, Any]) -> str:
+        """ "Refinement job 7: running — refining · 40 of 120 items · 0:31 elapsed · ETA 1:02"."""
+        readable = job_progress(job)
+        detail = readable.after_status()
+        text = f"Refinement job {job['id']}: {job['status']}"
+        return (
+            text
+            + (f" — {detail}" if detail else "")
+            + (f" ({job['error']})" if job.get("error") else "")
+        )
 
     def start_refine_job(self) -> int:
         from twt_backend.config import RefineConfig

@@ -1,9 +1,17 @@
 """Training page: launch HaRD stages and baselines, evaluate them; live loss, learning rate,
-tokens/s, and the live evaluation's accuracy and output tokens."""
+tokens/s, and the live evaluation's accuracy and output tokens; the followed run's phase,
+step k of N, elapsed and ETA.
+
+Cadence: new metrics are read at 10 Hz and the plots redrawn through `twt_gui.live_plot`
+(stepped x and y ranges; the loss at 5 Hz, learning rate and throughput at 2 Hz;
+everything pending when a run ends); the run list, the header, the progress bar and the log at 1 Hz, from one read
+of the job rows.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
@@ -18,7 +26,9 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -29,6 +39,7 @@ from qasync import asyncSlot
 from twt_backend import jobs
 from twt_backend.config import LaunchConfig
 from twt_backend.errors import TwtError
+from twt_gui.live_plot import RedrawCadence, follow_x, follow_y
 from twt_gui.pages.base import Page
 from twt_gui.pages.jobs_ctl import cancel_job
 from twt_gui.pages.training_ctl import (
@@ -36,6 +47,7 @@ from twt_gui.pages.training_ctl import (
     EVAL_TARGETS,
     MetricSeries,
     TrainingController,
+    header_html,
     plot_of,
     target_label,
 )
@@ -43,7 +55,16 @@ from twt_gui.session import ProjectSession
 from twt_gui.widgets import EmptyState, StatePanel
 
 POLL_MS = 100  # reads new metrics at 10 Hz
-REDRAW_EVERY = 1  # ticks between redraws (only when new metrics arrived)
+STATUS_EVERY = 10  # ticks between reads of the runs, the header and the log (1 Hz)
+FIXED_Y = ("accuracy",)  # plots whose y range is set once (0..1)
+PREPARED_CURVES = (
+    "loss",
+    "eval_loss",
+    "learning_rate",
+    "tokens_per_s",
+    "eval_accuracy",
+    "eval_output_tokens",
+)
 COLOURS = ("#1a73e8", "#e8710a", "#12a14b", "#c5221f", "#9334e6")
 
 
@@ -58,11 +79,15 @@ class TrainingPage(Page):
         self.controller: TrainingController | None = None
         self.series: MetricSeries | None = None
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self._in_legend: set[str] = set()  # curves shown in their legend (they have points)
         self.timer = QTimer(self, interval=POLL_MS)
         self.timer.timeout.connect(self.poll)
-        self._log_ticks = 0
-        self._log_text = ""
-        self._dirty = False
+        self.cadence = RedrawCadence(per_tick=1)
+        self._ticks = 0
+        self._status_tick = 0
+        self._log_version: tuple[int, ...] = ()
+        self._known_runs: set[int] = set()
+        self._followed_active = False
         content = QWidget()
         layout = QHBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -142,7 +167,19 @@ class TrainingPage(Page):
         return box
 
     def _build_right(self) -> QWidget:
+        # The header and the progress bar keep their size whatever they show: a change of
+        # size would re-lay out and repaint every plot (a stall of the main thread).
         self.run_status = QLabel("Select a run to see its curves.")
+        self.run_status.setWordWrap(True)
+        self.run_status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.run_status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.run_status.setFixedHeight(self.run_status.fontMetrics().lineSpacing() * 3 + 4)
+        self.run_progress = QProgressBar()
+        self.run_progress.setTextVisible(True)
+        policy = self.run_progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.run_progress.setSizePolicy(policy)
+        self.run_progress.hide()
         self.loss_plot = self._plot("Loss", "loss")
         self.lr_plot = self._plot("Learning rate", "lr")
         self.tps_plot = self._plot("Throughput", "tokens/s")
@@ -178,6 +215,7 @@ class TrainingPage(Page):
         layout = QVBoxLayout(right)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.run_status)
+        layout.addWidget(self.run_progress)
         layout.addWidget(splitter, 1)
         return right
 
@@ -186,7 +224,9 @@ class TrainingPage(Page):
         plot = pg.PlotWidget(title=title)
         plot.setLabel("bottom", "step")
         plot.setLabel("left", unit)
-        plot.showGrid(x=True, y=True, alpha=0.2)
+        # a grid item in the view, not the axes' grid (showGrid): that one makes every paint
+        # of a growing curve cost ~30 ms instead of ~2 ms (measured: benchmarks/README.md)
+        plot.addItem(pg.GridItem(pen=pg.mkPen(128, 128, 128, 90), textPen=None), ignoreBounds=True)
         plot.addLegend(offset=(-10, 10))
         return plot
 
@@ -212,9 +252,11 @@ class TrainingPage(Page):
     def reload_runs(self, select: int | None = None) -> None:
         assert self.controller is not None
         current = select if select is not None else (self.series.job_id if self.series else None)
+        rows = self.controller.runs()
+        self._known_runs = {row["id"] for row in rows}
         self.runs.blockSignals(True)
         self.runs.clear()
-        for run in self.controller.runs():
+        for run in rows:
             item = QListWidgetItem(run["label"])
             item.setData(Qt.ItemDataRole.UserRole, run["id"])
             self.runs.addItem(item)
@@ -225,6 +267,7 @@ class TrainingPage(Page):
             self.runs.setCurrentRow(0)
         self.follow_selected()
         if not self.runs.count():
+            self.run_progress.hide()
             self.run_status.setText(
                 "No runs yet. Choose a stage and press Start (training needs the selected "
                 "samples from the Review page), or evaluate the vanilla student as a baseline."
@@ -235,9 +278,13 @@ class TrainingPage(Page):
         if self.series and self.series.job_id == job_id:
             return
         self.series = MetricSeries(self.controller.project, job_id)
-        self._log_text = ""
+        self.cadence = RedrawCadence(per_tick=1)
+        self._log_version = ()
         self._clear_plots()
-        self.poll(force_log=True)
+        self._prepare_curves()
+        self.series.poll()
+        self.redraw(set(self.plots))
+        self.refresh_status()
 
     def follow_selected(self) -> None:
         item = self.runs.currentItem()
@@ -245,9 +292,14 @@ class TrainingPage(Page):
             self.follow(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def _clear_plots(self) -> None:
-        for plot in self.plots.values():
-            plot.clear()
+        for name, curve in self.curves.items():  # curves and their legend entries, not grids
+            plot = plot_of(name)
+            if plot is not None:
+                self.plots[plot].removeItem(curve)
+        for name, plot in self.plots.items():
+            plot.getViewBox().enableAutoRange(x=True, y=name not in FIXED_Y)
         self.curves.clear()
+        self._in_legend = set()
 
     def activated(self) -> None:
         self.refresh()
@@ -258,45 +310,129 @@ class TrainingPage(Page):
 
     # ---- polling -----------------------------------------------------------------------
     def poll(self, force_log: bool = False) -> None:
+        """One tick (10 Hz): new metrics, the plots whose turn it is, and once a second the
+        status. `force_log`: catch up at once (every pending plot, and the status)."""
+        if self.controller is None:
+            return
+        self._ticks += 1
+        if self.series is None:  # no run yet: the first one (e.g. a pipeline's) is followed
+            if force_log or self._ticks % STATUS_EVERY == 0:
+                if self.controller.runs():
+                    self.reload_runs()
+            return
+        grown = {plot for plot in map(plot_of, self.series.poll()) if plot}
+        due = self.cadence.tick(grown)
+        if force_log:
+            due |= self.cadence.flush()
+        if due:
+            self.redraw(due)
+        # the status read once a second, at a tick with no paint of a slow plot
+        if force_log or (
+            self._ticks - self._status_tick >= STATUS_EVERY and not self.cadence.busy()
+        ):
+            self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """The run list, the header, the progress bar and the log, from one read of the job
+        rows; a new run (a pipeline's next stage) is followed when the followed one ended;
+        when the followed run ends, every pending plot is drawn."""
         if self.controller is None or self.series is None:
             return
-        self._log_ticks += 1
-        if self.series.poll():
-            self._dirty = True
-        if self._dirty and (force_log or self._log_ticks % REDRAW_EVERY == 0):
-            self._dirty = False
-            self.redraw()
-        if force_log or self._log_ticks % 10 == 0:  # status and log once a second
-            job = self.controller.job(self.series.job_id)
-            self.run_status.setText(
-                f"Run #{job['id']} {job['kind']} {job['name']}: <b>{job['status']}</b>"
-                + (f" — {job['error']}" if job["error"] else "")
-            )
-            self.cancel_button.setEnabled(job["status"] in jobs.ACTIVE)
-            text = self.controller.log(job["id"])
-            if text != self._log_text:  # re-layout of the log only when it grew
-                self._log_text = text
-                self.log.setPlainText(text)
-                self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+        self._status_tick = self._ticks
+        rows = self.controller.runs()
+        new = [row for row in rows if row["id"] not in self._known_runs]
+        self._known_runs |= {row["id"] for row in new}
+        followed = next((row for row in rows if row["id"] == self.series.job_id), None)
+        if followed is None:
+            return
+        active = followed["status"] in jobs.ACTIVE
+        fresh = next((row for row in new if row["status"] in jobs.ACTIVE), None)
+        if fresh is not None and not active:
+            self.reload_runs(select=fresh["id"])  # follows it
+            return
+        self._update_list(rows)
+        if self._followed_active and not active:
+            self.redraw(self.cadence.flush() | set(self.plots))
+        self._followed_active = active
+        self.run_status.setText(header_html(followed, self.series))
+        self._show_progress(followed)
+        self.cancel_button.setEnabled(active)
+        version = (followed["id"], *self.controller.log_version(followed["id"]))
+        if version != self._log_version:  # read and lay out the log only when it grew
+            self._log_version = version
+            self.log.setPlainText(self.controller.log(followed["id"]))
+            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 
-    def redraw(self) -> None:
+    def _update_list(self, rows: list[dict[str, Any]]) -> None:
+        """Labels in place; runs that appeared since go on top (newest first)."""
+        items = {
+            int(self.runs.item(i).data(Qt.ItemDataRole.UserRole)): self.runs.item(i)
+            for i in range(self.runs.count())
+        }
+        self.runs.blockSignals(True)
+        for position, row in enumerate(rows):
+            item = items.get(row["id"])
+            if item is None:
+                item = QListWidgetItem(row["label"])
+                item.setData(Qt.ItemDataRole.UserRole, row["id"])
+                self.runs.insertItem(position, item)
+            elif item.text() != row["label"]:
+                item.setText(row["label"])
+        self.runs.blockSignals(False)
+
+    def _show_progress(self, row: dict[str, Any]) -> None:
+        assert self.controller is not None
+        bar = self.controller.readable(row).main_bar()
+        if bar is None or not bar.total:
+            self.run_progress.hide()
+            return
+        self.run_progress.setRange(0, bar.total)
+        self.run_progress.setValue(min(bar.done, bar.total))
+        self.run_progress.setFormat(bar.count())
+        self.run_progress.show()
+
+    def redraw(self, plots: set[str] | None = None) -> None:
+        """Redraw the curves of `plots` (None: all), creating curves of new metrics; the x
+        and y ranges of each redrawn plot step to nice bounds around its points."""
         assert self.series is not None
-        for k, (name, (xs, ys)) in enumerate(sorted(self.series.series.items())):
+        plots = set(self.plots) if plots is None else plots
+        last_x: dict[str, float] = {}
+        values: dict[str, list[float]] = {}
+        for name, (xs, ys) in sorted(self.series.series.items()):
             plot = plot_of(name)
-            if plot is None:
+            if plot is None or (plot not in plots and name in self.curves):
                 continue
-            curve = self.curves.get(name)
-            if curve is None:
-                colour = COLOURS[k % len(COLOURS)]
-                if name.startswith("eval"):  # evaluation points; live accuracy/tokens joined
-                    pen = pg.mkPen(colour, width=1) if plot != "loss" else None
-                    curve = self.plots[plot].plot(
-                        name=name, pen=pen, symbol="o", symbolBrush=colour, symbolSize=8
-                    )
-                else:
-                    curve = self.plots[plot].plot(name=name, pen=pg.mkPen(colour, width=2))
-                self.curves[name] = curve
+            curve = self.curves.get(name) or self._add_curve(name, plot)
             curve.setData(xs, ys)
+            if xs:
+                if name not in self._in_legend:  # a prepared curve got its first points
+                    self._in_legend.add(name)
+                    self.plots[plot].getPlotItem().legend.addItem(curve, name)
+                last_x[plot] = max(last_x.get(plot, 0.0), xs[-1])
+                values.setdefault(plot, []).extend(self.series.bounds[name])
+        for plot, x in last_x.items():  # one range per plot, over all its curves
+            follow_x(self.plots[plot], x)
+            if plot not in FIXED_Y:
+                follow_y(self.plots[plot], values[plot])
+
+    def _add_curve(self, name: str, plot: str) -> pg.PlotDataItem:
+        """An empty curve of metric `name`, outside the legend until it has points."""
+        colour = COLOURS[len(self.curves) % len(COLOURS)]
+        if name.startswith("eval"):  # evaluation points; live accuracy/tokens joined
+            pen = pg.mkPen(colour, width=1) if plot != "loss" else None
+            curve = self.plots[plot].plot(pen=pen, symbol="o", symbolBrush=colour, symbolSize=8)
+        else:
+            curve = self.plots[plot].plot(pen=pg.mkPen(colour, width=2))
+        self.curves[name] = curve
+        return curve
+
+    def _prepare_curves(self) -> None:
+        """The curves every training run draws, made when a run is followed: making one
+        mid-run (the first validation point) would stall the GUI for a paint."""
+        for name in PREPARED_CURVES:
+            plot = plot_of(name)
+            if plot is not None and name not in self.curves:
+                self._add_curve(name, plot)
 
     def points(self, name: str) -> int:
         """How many points the curve of a metric shows (for tests and benchmarks)."""

@@ -1,15 +1,19 @@
-"""Training controller: launch stages and baselines, follow their metrics and logs."""
+"""Training controller: launch stages and baselines, follow their metrics, progress and logs."""
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
+import re
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from twt_backend import jobs
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
+from twt_backend.progress import JobProgress, job_progress
 from twt_backend.store import Project
 from twt_gui.pages.jobs_ctl import job_rows, start_job, tail
 
@@ -18,6 +22,7 @@ KINDS = ("train", "eval")
 # stage 1 the full-reasoning SFT baseline)
 BASELINES = {"kd": "standard KD", "dss": "distilling step-by-step"}
 EVAL_TARGETS: tuple[int | str, ...] = (0, 1, 2, 3, 4, "kd", "dss")
+LOG_FILES = ("job.log", "worker.log", "error.log")  # in a job's artifact folder
 LIVE_EVAL_PLOTS = {"eval_accuracy": "accuracy", "eval_output_tokens": "output_tokens"}
 
 
@@ -41,6 +46,56 @@ def plot_of(name: str) -> str | None:
     return None
 
 
+# ANSI escape sequences: CSI (colours, cursor moves, erase line) and OSC (titles, links)
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+def clean_log(text: str) -> str:
+    """Log text as a person reads it: ANSI escapes removed, and of a line that a progress
+    bar (tqdm) rewrote with carriage returns, only its last state."""
+    lines = []
+    for line in _ANSI.sub("", text.replace("\r\n", "\n")).split("\n"):
+        frames = [frame for frame in line.split("\r") if frame.strip()]
+        lines.append(frames[-1] if frames else "")
+    return "\n".join(lines)
+
+
+def run_label(row: dict[str, Any], now: float | None = None) -> str:
+    """The run list's text of a job row: what it is, its status, and its count while active."""
+    what = (
+        f" baseline {row['baseline']}"
+        if row.get("baseline")
+        else (f" stage {row['stage']}" if row.get("stage") is not None else "")
+    )
+    label = f"#{row['id']} {row['kind']}{what} — {row['status']}"
+    readable = job_progress(row, now)
+    bar = readable.main_bar()
+    if readable.active and bar is not None:
+        label += f" ({bar.count()})"
+    return label
+
+
+def header_html(row: dict[str, Any], series: MetricSeries | None, now: float | None = None) -> str:
+    """The followed run's header: status, then phase, step k of N, elapsed and ETA (from its
+    progress snapshot), and the last live validation point (from its metrics rows)."""
+    readable = job_progress(row, now)
+    text = (
+        f"Run #{row['id']} {row['kind']} {html.escape(row['name'] or '')}: <b>{row['status']}</b>"
+    )
+    detail = readable.after_status()
+    if detail:
+        text += " — " + html.escape(detail)
+    if row.get("error"):
+        text += f"<br><span style='color:#c0392b'>{html.escape(row['error'])}</span>"
+    validation = series.last_validation() if series else None
+    if validation is not None:
+        step, accuracy, tokens = validation
+        text += f"<br>Last validation (step {step:g}): accuracy {accuracy:.2f}"
+        if tokens is not None:
+            text += f", {tokens:.0f} output tokens"
+    return text
+
+
 class MetricSeries:
     """Metrics of one job read incrementally (only rows newer than the last seen id)."""
 
@@ -49,8 +104,10 @@ class MetricSeries:
         self.job_id = job_id
         self.last_id = 0
         self.series: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+        self.bounds: dict[str, tuple[float, float]] = {}  # name -> (smallest, largest) value
 
-    def poll(self) -> bool:
+    def poll(self) -> set[str]:
+        """Read the rows written since the last poll; the names of the metrics that grew."""
         rows = self.project.conn.execute(
             "SELECT id, step, name, value FROM metrics WHERE job_id=? AND id>? ORDER BY id",
             (self.job_id, self.last_id),
@@ -59,8 +116,19 @@ class MetricSeries:
             xs, ys = self.series[name]
             xs.append(float(step))
             ys.append(float(value))
+            low, high = self.bounds.get(name, (float(value), float(value)))
+            self.bounds[name] = (min(low, float(value)), max(high, float(value)))
             self.last_id = row_id
-        return bool(rows)
+        return {row[2] for row in rows}
+
+    def last_validation(self) -> tuple[float, float, float | None] | None:
+        """(step, accuracy, mean output tokens) of the latest live validation point."""
+        if "eval_accuracy" not in self.series:
+            return None
+        xs, ys = self.series["eval_accuracy"]
+        tokens = self.series.get("eval_output_tokens")
+        last_tokens = tokens[1][-1] if tokens and tokens[0] and tokens[0][-1] == xs[-1] else None
+        return xs[-1], ys[-1], last_tokens
 
 
 class TrainingController:
@@ -79,19 +147,22 @@ class TrainingController:
     def reattach(self) -> list[int]:
         return jobs.reap_stale(self.project)
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Every train and eval job, newest first, read in one query: the run list and the
+        header of the followed run both come from these rows, so they cannot disagree."""
+        now = time.time() if now is None else now
         rows = job_rows(self.project, KINDS)
         for row in rows:
             config = json.loads(row["config"])
+            row["progress"] = json.loads(row["progress"]) if row["progress"] else {}
             row["stage"] = config.get("stage")
             row["baseline"] = config.get("baseline")
-            what = (
-                f" baseline {row['baseline']}"
-                if row["baseline"]
-                else (f" stage {row['stage']}" if row["stage"] is not None else "")
-            )
-            row["label"] = f"#{row['id']} {row['kind']}{what} — {row['status']}"
+            row["label"] = run_label(row, now)
         return rows
+
+    @staticmethod
+    def readable(row: dict[str, Any], now: float | None = None) -> JobProgress:
+        return job_progress(row, now)
 
     def training_config(
         self, target: int | str, launch: LaunchConfig, n_stages: int = 3
@@ -128,8 +199,15 @@ class TrainingController:
     def job(self, job_id: int) -> dict[str, Any]:
         return jobs.get_job(self.project, job_id)
 
+    def log_files(self, job_id: int) -> list[Path]:
+        folder = Path(self.job(job_id)["artifact_dir"] or "")
+        return [folder / name for name in LOG_FILES]
+
+    def log_version(self, job_id: int) -> tuple[int, ...]:
+        """The sizes of the job's log files: the log is re-read only when they change."""
+        return tuple(p.stat().st_size if p.exists() else -1 for p in self.log_files(job_id))
+
     def log(self, job_id: int) -> str:
-        job = self.job(job_id)
-        folder = Path(job["artifact_dir"] or "")
-        parts = [tail(folder / name) for name in ("job.log", "worker.log", "error.log")]
-        return "\n".join(p for p in parts if p) or "(no log yet)"
+        """The job's log files, as a person reads them (no progress-bar frames, no ANSI)."""
+        parts = [tail(path) for path in self.log_files(job_id)]
+        return clean_log("\n".join(p for p in parts if p)) or "(no log yet)"
