@@ -9,9 +9,12 @@ from twt_backend import jobs
 from twt_backend.cli.follow import run_foreground
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
+from twt_backend.tasks.base import PROMPT_MODES
 
-# --method values: stage names, the trained baselines, and two aliases
-METHODS = ("stage0", "stage1", "stage2", "stage3", "stage4", "vanilla", "sft", "kd", "dss")
+# --method values: stage names, the baselines, and two aliases
+METHODS = (
+    "stage0", "stage1", "stage2", "stage3", "stage4", "vanilla", "sft", "direct", "kd", "dss"
+)  # fmt: skip
 ALIASES = {"vanilla": 0, "sft": 1}  # full-reasoning SFT only is HaRD stage 1 itself
 
 
@@ -19,8 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev = sub.add_parser(
         "eval",
         help="Evaluate a stage's student (0 = vanilla) or a baseline on the test split.",
-        description="Results are stored per method: stage0..stage4, kd, dss. The "
-        "full-reasoning SFT baseline is stage 1 (--method sft is --stage 1).",
+        description="Results are stored per method: stage0..stage4, direct, kd, dss. The "
+        "vanilla student (stage 0) is asked with the very prompt of the stages; direct is "
+        "the untrained student told to answer without explanation. The full-reasoning SFT "
+        "baseline is stage 1 (--method sft is --stage 1). Results under a prompt mode other "
+        "than the stage's own are stored as stageN@MODE.",
     )
     ev.add_argument("dir", help="Project folder.")
     which = ev.add_mutually_exclusive_group(required=True)
@@ -34,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     which.add_argument(
         "--method",
         choices=METHODS,
-        help="A stage (stage0..stage4; vanilla = stage0, sft = stage1) or a trained "
-        "baseline: kd (standard KD), dss (distilling step-by-step).",
+        help="A stage (stage0..stage4; vanilla = stage0, sft = stage1) or a baseline: "
+        "direct (untrained, told to answer directly), kd (standard KD), dss (distilling "
+        "step-by-step).",
     )
     ev.add_argument("--split", default="test", help="Query split to evaluate (default test).")
     ev.add_argument("--limit", type=int, help="Evaluate at most N queries.")
@@ -46,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev.add_argument("--max-new-tokens", type=int, help="Maximum new tokens (paper: 2048).")
     ev.add_argument("--batch-size", type=int, help="Generation batch size.")
     ev.add_argument("--temperature", type=float, help="Sampling temperature (paper: 0).")
+    ev.add_argument(
+        "--prompt-mode",
+        choices=PROMPT_MODES,
+        help="The instruction the student is asked with (default: the one the stage was "
+        "trained with; for the vanilla student the project's): shared = one instruction for "
+        "every stage; stage = each stage's own hint; full, compressed, answer = that hint "
+        "whatever the stage.",
+    )
     ev.set_defaults(func=_eval)
 
 
@@ -61,7 +76,7 @@ def eval_target(args: argparse.Namespace) -> int | str:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from twt_backend.evaluation.job import eval_job_config, method_name
+    from twt_backend.evaluation.job import eval_job_config
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit: must be at least 1")
@@ -81,6 +96,7 @@ def _eval(args: argparse.Namespace) -> int:
                 "batch_size": args.batch_size,
                 "temperature": args.temperature,
             },
+            prompt_mode=args.prompt_mode,
         )
-        job_id = jobs.create_job(project, "eval", config, name=f"eval {method_name(target)}")
+        job_id = jobs.create_job(project, "eval", config, name=f"eval {config['method']}")
         return run_foreground(project, job_id)

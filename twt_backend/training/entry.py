@@ -133,6 +133,7 @@ def _live_eval(
         generation,
         metrics_log,
         sharded_weights=settings.launch.distributed in ("zero3", "fsdp"),
+        every_steps=settings.training.eval_steps,
     )
 
 
