@@ -219,7 +219,7 @@ def demo_embedder() -> str:
         return MINILM_NAME  # the doctor explains how to install it
 
 
-DEMO_STEPS = 24  # per stage; see docs/user-guide.md for the measured run
+DEMO_STEPS = 16  # per stage; see docs/user-guide.md for the measured run
 
 
 def demo_settings(task: str = DEMO_TASK) -> list[object]:
