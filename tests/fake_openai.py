@@ -87,8 +87,10 @@ class FakeOpenAIServer:
         batch_delay_s: float = 0.1,
         hold_after: int | None = None,
         hold_batches: bool = False,
+        honour_max_tokens: bool = False,
     ):
         self.responder = responder
+        self.honour_max_tokens = honour_max_tokens  # cut at max_tokens words, "length"
         self.latency_s = latency_s
         self.faults = faults or {}
         self.retry_after_s = retry_after_s
@@ -108,6 +110,7 @@ class FakeOpenAIServer:
         self.faults_sent: Counter[str] = Counter()  # fault kind -> count
         self.times: defaultdict[str, list[float]] = defaultdict(list)  # key -> arrival times
         self.authorization: Counter[str] = Counter()  # Authorization headers seen
+        self.sampling: list[dict[str, Any]] = []  # temperature/top_p/max_tokens per request
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._httpd = _Server((host, port), self._handler_class())
@@ -225,11 +228,16 @@ class FakeOpenAIServer:
         messages = request.get("messages") or []
         text = self.responder(messages, model)
         words = text.split()
+        finish = "stop"
+        limit = request.get("max_tokens")
+        if self.honour_max_tokens and isinstance(limit, int) and len(words) > limit:
+            words, finish = words[:limit], "length"  # one word = one token here
+            text = " ".join(words)
         prompt_words = sum(len(str(m.get("content", "")).split()) for m in messages)
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": text},
-            "finish_reason": "stop",
+            "finish_reason": finish,
             "logprobs": None,
         }
         if request.get("logprobs"):
@@ -435,6 +443,10 @@ class FakeOpenAIServer:
             def _answer(self, request: dict[str, Any]) -> None:
                 key = prompt_key(str(request.get("model", "")), request.get("messages") or [])
                 attempt = server._register(key, self.headers.get("Authorization", ""))
+                with server._lock:
+                    server.sampling.append(
+                        {k: request.get(k) for k in ("temperature", "top_p", "max_tokens")}
+                    )
                 fault = server.pick_fault(key, attempt)
                 if fault:
                     with server._lock:

@@ -21,6 +21,7 @@ from twt_backend.training.baselines import (
     baseline_examples,
     inference_prompt,
 )
+from twt_backend.training.datasets import stage_examples
 from twt_backend.training.settings import adapter_dir, settings_from_config, stage_dir
 
 
@@ -69,7 +70,10 @@ def test_kd_and_dss_examples(project):
     samples = project.rows("SELECT query_id, rationale, answer FROM generations ORDER BY id")
     kd = baseline_examples(project, "kd")
     assert [e["target"] for e in kd] == [f"Answer: {s['answer']}" for s in samples]
-    assert all("only the final number" in e["prompt"] for e in kd)  # as HaRD's answer stage
+    stage3 = {e["query_id"]: e["prompt"] for e in stage_examples(project, 3)}
+    assert {e["query_id"]: e["prompt"] for e in kd} == stage3  # as HaRD's answer stage
+    per_stage = baseline_examples(project, "kd", "stage")  # prompt mode "stage": its hint
+    assert all("only the final number" in e["prompt"] for e in per_stage)
     dss = baseline_examples(project, "dss")
     labels = [e for e in dss if e["task"] == "label"]
     rationales = [e for e in dss if e["task"] == "rationale"]

@@ -331,10 +331,16 @@ def test_compare_shows_stored_numbers(window, qtbot, async_loop, tmp_path):  # n
     compare = window.show_page("Compare")
     assert not compare.panel.is_empty
     assert compare.summary_cells() == [
-        ["Vanilla student ★", "baseline", "4", "1", "25.0%", "best baseline", "200.0", ""],
-        ["TwT stage 3 (reasoning-free)", "twt", "4 of 5", "3", "75.0%", "+50.0 pts", "12.0",
-         "-94.0%"],
+        ["Vanilla student ★", "baseline", "4", "1", "25.0%", "4.6%–69.9%", "best baseline",
+         "200.0", ""],
+        ["TwT stage 3 (reasoning-free)", "twt", "4 of 5", "3", "75.0%", "30.1%–95.4%",
+         "+50.0 pts", "12.0", "-94.0%"],
     ]  # fmt: skip
+    import pyqtgraph as pg
+
+    bars = [i for i in compare.accuracy_plot.items() if isinstance(i, pg.ErrorBarItem)]
+    assert len(bars) == 1  # the intervals drawn over the accuracy bars
+    assert list(bars[0].opts["y"] + bars[0].opts["top"]) == pytest.approx([0.699, 0.954], abs=1e-3)
     assert "4 test queries every method answered" in compare.common.text()
     assert "stage3 answered more" in compare.common.text()
     assert compare.model.rowCount() == 5

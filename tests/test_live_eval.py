@@ -13,10 +13,13 @@ from training_helpers import processes_with, run_train, seed_samples, train_conf
 
 from twt_backend.config import GenerationConfig
 from twt_backend.jobs import JobContext
+from twt_backend.store import utcnow
+from twt_backend.tasks import get_task
 from twt_backend.training.settings import stage_dir
 from twt_backend.training.validation import (
     ANSWER_TOKENS,
     REASONING_TOKENS,
+    choose_validation,
     live_eval_items,
     live_max_new_tokens,
     split_examples,
@@ -75,7 +78,8 @@ def test_stage1_run_writes_live_accuracy_and_tokens(seeded, tiny_model_dir):
         r["query_id"]: r["answer"] for r in project.rows("SELECT query_id, answer FROM generations")
     }
     assert all(item["reference"] == teacher[item["query_id"]] for item in live)
-    assert all("step by step" in item["prompt"] for item in live)  # stage 1 format
+    shared = get_task("math").shared_hint  # every stage is asked the one shared instruction
+    assert all(item["prompt"].endswith(f"\n\n{shared}\n") for item in live)
     logged = [
         json.loads(line) for line in (folder / "train_metrics.jsonl").read_text().splitlines()
     ]
@@ -100,7 +104,9 @@ def test_live_eval_prompts_and_token_budgets(project):
         conn.execute("UPDATE queries SET reference='99' WHERE id=?", (ids[0],))
     stage3 = live_eval_items(project, ids, 3, 3)
     assert [i["reference"] for i in stage3] == ["99", "5", "7"]  # own reference, else teacher's
-    assert all("only the final number" in i["prompt"] for i in stage3)
+    assert all(i["prompt"].endswith(f"{get_task('math').shared_hint}\n") for i in stage3)
+    per_stage = live_eval_items(project, ids, 3, 3, "stage")  # prompt mode "stage"
+    assert all("only the final number" in i["prompt"] for i in per_stage)
     assert all(i["prompt"].startswith("[label] ") for i in live_eval_items(project, ids, "dss", 3))
     assert live_max_new_tokens("math", 1, 3, 0) == REASONING_TOKENS
     assert live_max_new_tokens("math", 3, 3, 0) == ANSWER_TOKENS
@@ -173,3 +179,48 @@ def test_judged_accuracy_counts_right_answers(project, tmp_path: Path):
         for r in project.rows("SELECT name, value FROM metrics WHERE job_id=7 AND step=4")
     )
     assert values == {"eval_accuracy": 0.5, "eval_output_tokens": 25.0}
+
+
+def add_validation_split(project, n: int) -> list[int]:
+    ids = []
+    with project.transaction() as conn:
+        for i in range(n):
+            payload = json.dumps({"question": f"What is {i} plus {i}? (validation)"})
+            ids.append(
+                conn.execute(
+                    "INSERT INTO queries(source_id, split, payload, reference, content_hash, "
+                    "created_at) VALUES (?, 'validation', ?, ?, ?, ?)",
+                    (f"v{i}", payload, str(2 * i), f"v{i}", utcnow()),
+                ).lastrowid
+            )
+    return ids
+
+
+def test_a_validation_split_replaces_the_hold_out(project):
+    seed_samples(project, 40)
+    examples = [{"query_id": q, "prompt": "p", "target": "t"} for q in range(1, 41)]
+    assert len(choose_validation(project, examples, 64, 7)[2]) == 4  # no split: a tenth of G
+    validation = add_validation_split(project, 6)
+    train, held, ids = choose_validation(project, examples, 4, 7)
+    assert train == examples and held == [] and len(ids) == 4 and set(ids) <= set(validation)
+    assert ids == choose_validation(project, examples, 4, 7)[2]  # stable
+    assert choose_validation(project, examples, 0, 7)[2] == []  # eval_size 0: off
+
+
+def test_live_validation_on_the_validation_split(seeded, tiny_model_dir):
+    """No eval dataset, so the Trainer never evaluates: the callback keeps the same rhythm."""
+    project = seeded
+    validation = add_validation_split(project, 3)
+    config = train_config(1, tiny_model_dir, max_steps=5, eval_steps=2, eval_size=8,
+                          max_length=160, save_steps=100, eval_max_new_tokens=6)  # fmt: skip
+    job = run_train(project, config)
+    assert job["status"] == "finished", worker_log(job, project, 1)
+    steps = [step for step, _ in metric_points(project, job["id"], "eval_accuracy")]
+    assert steps == [2, 4, 5]  # every eval_steps, and the last step
+    assert metric_points(project, job["id"], "eval_loss") == []
+    folder = stage_dir(project.root, 1)
+    live = [json.loads(line) for line in (folder / "live_eval.jsonl").read_text().splitlines()]
+    assert sorted(item["query_id"] for item in live) == validation
+    assert all(item["reference"] is not None for item in live)
+    trained = (folder / "train_data.jsonl").read_text().splitlines()
+    assert len(trained) == 40  # nothing held out of G

@@ -218,3 +218,53 @@ def test_disjoint_query_sets_are_not_compared(project, tmp_path):
     assert [(r["n"], r["n_total"], r["accuracy"]) for r in rows] == [(0, 1, None), (0, 1, None)]
     html = write_report(project, tmp_path / "disjoint").read_text("utf-8")
     assert "No common queries" in html and "data:image/png" not in html
+
+
+# ---- intervals and the JSON rows ---------------------------------------------------------------
+def test_wilson_interval_matches_the_formula_and_its_edges():
+    from twt_backend.evaluation.report import wilson_interval
+
+    low, high = wilson_interval(20, 50)  # p = 0.4, z = 1.96: 0.2761 .. 0.5382 by hand
+    assert low == pytest.approx(0.2761, abs=1e-4) and high == pytest.approx(0.5382, abs=1e-4)
+    low, high = wilson_interval(0, 10)
+    assert low == pytest.approx(0.0, abs=1e-12) and 0.25 < high < 0.35  # never below 0
+    low, high = wilson_interval(10, 10)
+    assert high == pytest.approx(1.0) and 0.65 < low < 0.75  # nor above 1
+    assert wilson_interval(0, 0) == (None, None)
+
+
+def test_rows_carry_their_interval_and_prompt_mode(filled):
+    table = by_method(comparison(filled))
+    for row in table.values():
+        assert row["ci_low"] <= row["accuracy"] <= row["ci_high"]
+    # 4 queries are few: stage 3's 4/4 is far from certain
+    assert table["stage3"]["ci_low"] == pytest.approx(0.5101, abs=1e-4)
+    assert table["stage0"]["prompt_mode"] is None  # stored without one (as before migration)
+
+
+def test_cli_report_json(filled, capsys, tmp_path):
+    assert main(["report", str(filled.root), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == ["stage0", "kd", "stage1", "stage3"]
+    for row in rows:
+        assert row["project"] == str(filled.root)
+        assert {"n", "correct", "accuracy", "ci_low", "ci_high", "mean_output_tokens",
+                "prompt_mode", "kind"} <= set(row)  # fmt: skip
+    assert not (filled.root / "artifacts" / "report").exists()  # JSON only, no files
+    assert main(["report", str(filled.root), "--json", "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "comparison.json").is_file()
+
+
+def test_stage_under_another_prompt_mode_is_its_own_row(filled):
+    with filled.transaction() as conn:
+        for query_id in range(1, 5):
+            conn.execute(
+                "INSERT INTO eval_results(method, query_id, tokens, correct, prompt_mode,"
+                " created_at) VALUES ('stage3@full', ?, 60, 1, 'full', ?)",
+                (query_id, utcnow()),
+            )
+    table = by_method(comparison(filled))
+    assert list(table)[-2:] == ["stage3", "stage3@full"]
+    assert table["stage3@full"]["kind"] == "twt"
+    assert table["stage3@full"]["prompt_mode"] == "full"
+    assert table["stage3@full"]["display"].endswith("asked in prompt mode full")

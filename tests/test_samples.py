@@ -137,24 +137,90 @@ def test_sample_files_are_what_the_generator_writes():
         assert load(f"replay_{task}.jsonl") == make_samples.replay_records(task, records, outputs)
 
 
+# ---- the demo's data set: word categories ------------------------------------------------------
+def test_demo_data_is_what_its_generator_writes():
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        import make_demo_data
+    finally:
+        sys.path.remove(str(REPO_ROOT / "scripts"))
+    for name, rows in make_demo_data.files().items():
+        assert load(name) == rows, name
+    assert make_demo_data.files() == make_demo_data.files()  # deterministic
+
+
+def test_demo_data_queries_have_exactly_one_right_option():
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        from make_demo_data import CATEGORIES, category_of
+    finally:
+        sys.path.remove(str(REPO_ROOT / "scripts"))
+    words = [w for _, _, ws in CATEGORIES.values() for w in ws]
+    assert len(words) == len(set(words))  # no word in two categories
+    parsed = parse_file(SAMPLES / "categories.jsonl", "choice")
+    assert parsed.format == "csqa"
+    splits = [q.split for q in parsed.queries]
+    assert {s: splits.count(s) for s in set(splits)} == {"train": 240, "validation": 16, "test": 64}
+    assert len({q.content_hash for q in parsed.queries}) == len(parsed.queries)
+    keys = set()
+    for query in parsed.queries:
+        concept = query.payload["concept"]
+        members = [c for c in query.payload["choices"] if category_of(c["text"]) == concept]
+        assert [m["label"] for m in members] == [query.reference]
+        keys.add(query.reference)
+    assert keys == set("ABCDE")
+
+
+def test_demo_replay_outputs_parse_to_the_answer_and_vary():
+    task_type = get_task("choice")
+    by_id = {q.source_id: q for q in parse_file(SAMPLES / "categories.jsonl", "choice").queries}
+    confidences, lengths = [], {}
+    for row in load("replay_categories.jsonl"):
+        query = by_id[row["id"]]
+        assert query.split == "train"
+        result = task_type.parse_teacher_output(row["output"], query.payload)
+        assert result.status == "ok" and result.answer == query.reference, row
+        confidences.append(result.confidence)
+        lengths.setdefault(row["teacher"], []).append(len(result.rationale))
+    assert len(confidences) == 3 * 240
+    below = sum(c < 0.95 for c in confidences) / len(confidences)
+    assert 0.15 < below < 0.35  # some fall below the paper's threshold, most pass
+    mean = {t: sum(v) / len(v) for t, v in lengths.items()}
+    assert mean["gpt-4o-mini"] < mean["gpt-4"] < mean["mistral-large"]
+    compressed = {r["id"]: r["output"] for r in load("compressed_categories.jsonl")}
+    assert set(compressed) == {q for q, v in by_id.items() if v.split == "train"}
+    for source_id, text in compressed.items():
+        query = by_id[source_id]
+        right = next(c["text"] for c in query.payload["choices"] if c["label"] == query.reference)
+        assert text == f"<reasoning>{right} is {text.split(' is ', 1)[1]}"
+        assert query.payload["concept"] in text
+
+
 # ---- demo project ----------------------------------------------------------------------------
 def test_demo_root_follows_twt_data_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TWT_DATA_HOME", str(tmp_path / "home"))
-    assert demo.demo_root() == tmp_path / "home" / "demo"
+    assert demo.demo_root() == tmp_path / "home" / "demo-categories"
     monkeypatch.delenv("TWT_DATA_HOME")
-    assert demo.demo_root().name == "demo" and "twt-studio" in str(demo.demo_root())
+    assert demo.demo_root().name == "demo-categories" and "twt-studio" in str(demo.demo_root())
 
 
-@pytest.mark.parametrize("task", TASKS)
-def test_ensure_demo_project_is_idempotent(tmp_path, monkeypatch, task):
+@pytest.mark.parametrize(
+    ("task", "folder", "splits"),
+    [
+        ("choice", "demo-categories", {"train": 240, "validation": 16, "test": 64}),
+        ("math", "demo", {"train": 24, "test": 6}),
+        ("code", "demo-code", {"train": 24, "test": 6}),
+    ],
+)
+def test_ensure_demo_project_is_idempotent(tmp_path, monkeypatch, task, folder, splits):
     monkeypatch.setenv("TWT_DATA_HOME", str(tmp_path / "home"))
     root = demo.ensure_demo_project(task=task)
-    assert root == (demo.demo_root() if task == "math" else tmp_path / "home" / f"demo-{task}")
+    assert root == tmp_path / "home" / folder
     assert demo.ensure_demo_project(task=task) == root
     with Project.open(root) as project:
         assert project.task == task
-        assert project.scalar("SELECT COUNT(*) FROM queries") == 30
-        assert project.scalar("SELECT COUNT(*) FROM queries WHERE split = 'test'") == 6
+        rows = project.rows("SELECT split, COUNT(*) AS n FROM queries GROUP BY split")
+        assert {r["split"]: r["n"] for r in rows} == splits
 
 
 def test_ensure_demo_project_refuses_a_project_of_another_task(tmp_path):

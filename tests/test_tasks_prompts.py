@@ -121,10 +121,22 @@ def test_student_prompt_and_target(name: str, mode: str) -> None:
     assert task.extract_answer(target, PAYLOADS[name]) == ANSWERS[name]
 
 
-def test_prompts_differ_by_mode() -> None:
+def test_prompts_are_shared_by_default_and_differ_by_mode_per_stage() -> None:
     for name in TASK_NAMES:
-        prompts = {get_task(name).student_prompt(PAYLOADS[name], mode) for mode in MODES}
-        assert len(prompts) == len(MODES)
+        task = get_task(name)
+        shared = {task.student_prompt(PAYLOADS[name], mode) for mode in MODES}
+        assert shared == {task.vanilla_prompt(PAYLOADS[name])}
+        per_stage = {task.student_prompt(PAYLOADS[name], mode, "stage") for mode in MODES}
+        assert len(per_stage) == len(MODES) and not per_stage & shared
+        # a forced mode asks any stage with that format's hint
+        for mode in MODES:
+            assert task.student_prompt(PAYLOADS[name], "answer", mode) == task.student_prompt(
+                PAYLOADS[name], mode, "stage"
+            )
+        # in per-stage mode the vanilla student is asked like a full-reasoning stage
+        assert task.vanilla_prompt(PAYLOADS[name], "stage") == task.student_prompt(
+            PAYLOADS[name], "full", "stage"
+        )
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
@@ -141,11 +153,14 @@ def test_answer_only_target_is_just_the_answer(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", TASK_NAMES)
-def test_vanilla_prompt_asks_for_the_extractable_format(name: str) -> None:
-    prompt = get_task(name).vanilla_prompt(PAYLOADS[name])
-    assert prompt.startswith(get_task(name).query_text(PAYLOADS[name]))
+def test_vanilla_and_direct_prompts_ask_for_the_extractable_format(name: str) -> None:
+    task = get_task(name)
     expected = {"choice": r"Answer: <letter>", "math": r"Answer: <number>", "code": r"```python"}
-    assert re.search(re.escape(expected[name]), prompt)
+    for prompt in (task.vanilla_prompt(PAYLOADS[name]), task.direct_prompt(PAYLOADS[name])):
+        assert prompt.startswith(task.query_text(PAYLOADS[name]))
+        assert re.search(re.escape(expected[name]), prompt)
+    assert "without explanation" in task.direct_prompt(PAYLOADS[name])
+    assert "explanation" not in task.vanilla_prompt(PAYLOADS[name])
 
 
 def test_code_needs_sandbox() -> None:

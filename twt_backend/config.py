@@ -52,8 +52,14 @@ class TeacherConfig:
     concurrency: int = _f(8, "Requests in flight at once.", min=1, max=1024)
     rpm: int | None = _f(None, "Requests per minute limit (empty: none).", min=1)
     tpm: int | None = _f(None, "Tokens per minute limit (empty: none).", min=1)
-    temperature: float = _f(0.7, "Sampling temperature.", min=0.0, max=2.0)
-    max_tokens: int = _f(1024, "Maximum output tokens per answer.", min=1)
+    temperature: float = _f(0.0, "Sampling temperature (paper: 0).", min=0.0, max=2.0)
+    top_p: float = _f(0.95, "Top-p (nucleus) sampling (paper: 0.95).", min=0.0, max=1.0)
+    max_tokens: int = _f(
+        2048,
+        "Maximum output tokens per answer (paper: 2048); a reply cut there is "
+        "stored with parse status 'truncated'.",
+        min=1,
+    )
     price_in: float = _f(0.0, "Price in USD per million input tokens.", min=0.0)
     price_out: float = _f(0.0, "Price in USD per million output tokens.", min=0.0)
     timeout_s: float = _f(120.0, "Timeout of one request in seconds.", min=0.1)
@@ -131,6 +137,13 @@ class TrainingConfig:
         "Maximum new tokens of the live evaluation's answers (0: 256 for reasoning stages "
         "and code, 32 for answer-only math and choice).",
         min=0,
+    )
+    prompt_mode: str = _f(
+        "shared",
+        "Student instruction: 'shared' = one instruction for every stage and the vanilla "
+        "student (the paper's setting: the token drop is learnt), 'stage' = each stage's "
+        "own hint (step by step / briefly / answer only).",
+        choices=("shared", "stage"),
     )
     seed: int = _f(42, "Random seed.")
     merge_export: bool = _f(False, "Also export the merged model (safetensors).")

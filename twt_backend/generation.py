@@ -28,6 +28,7 @@ from twt_backend.teachers import Teacher, make_teacher
 
 # Fields of a teacher config that change what it answers (not where or how fast).
 GENERATION_FIELDS = ("provider", "model", "temperature", "max_tokens", "logprobs")
+PAPER_TOP_P = 0.95
 ProgressFn = Callable[[dict[str, Any]], None]
 # (project, teacher id, config) -> (work items to send, count already answered): what a
 # run does for one teacher. The default labels queries; refinement plans its own requests.
@@ -75,6 +76,10 @@ class Summary:
 def request_hash(config: TeacherConfig, messages: list[dict[str, Any]]) -> str:
     """The cache key of a request: the teacher's generation settings and the messages."""
     settings = {name: getattr(config, name) for name in GENERATION_FIELDS}
+    if config.top_p != PAPER_TOP_P:
+        # top-p joined the key when it started being sent: at its default it stays out,
+        # so answers cached before then stay valid (no label is bought twice)
+        settings["top_p"] = config.top_p
     text = json.dumps([settings, messages], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -202,6 +202,9 @@ class Lane:
             parsed = item.parse(completion.text, item.query["payload"])
         else:
             parsed = completion.parsed or self.parse(completion.text, item.query["payload"])
+        status = parsed.status
+        if completion.finish_reason == "length" and status != "ok":
+            status = "truncated"  # cut at max_tokens: say so, not a generic parse failure
         cost = self.cost(completion.tokens_in, completion.tokens_out)
         stats = self.stats
         stats.ok += 1
@@ -211,7 +214,7 @@ class Lane:
         now = utcnow()
         return (
             item.query["id"], self.teacher_id, item.purpose, item.request_hash, "ok",
-            completion.text, parsed.rationale, parsed.answer, parsed.confidence, parsed.status,
+            completion.text, parsed.rationale, parsed.answer, parsed.confidence, status,
             completion.logprob_mean, completion.tokens_in, completion.tokens_out, cost,
             round(latency, 4), attempts, None, self.job_id, now, now,
         )  # fmt: skip

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "twt_backend.cli.score_cmd",  # score
     "twt_backend.cli.doctor_cmds",  # doctor
     "twt_backend.cli.job_cmds",  # runs, job
+    "twt_backend.cli.demo_cmds",  # demo
 )
 
 

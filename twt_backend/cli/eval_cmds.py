@@ -10,9 +10,12 @@ from twt_backend.cli.follow import run_foreground
 from twt_backend.config import finite_float
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
+from twt_backend.tasks.base import PROMPT_MODES
 
-# --method values: stage names, the trained baselines, and two aliases
-METHODS = ("stage0", "stage1", "stage2", "stage3", "stage4", "vanilla", "sft", "kd", "dss")
+# --method values: stage names, the baselines, and two aliases
+METHODS = (
+    "stage0", "stage1", "stage2", "stage3", "stage4", "vanilla", "sft", "direct", "kd", "dss"
+)  # fmt: skip
 ALIASES = {"vanilla": 0, "sft": 1}  # full-reasoning SFT only is HaRD stage 1 itself
 
 
@@ -20,8 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev = sub.add_parser(
         "eval",
         help="Evaluate a stage's student (0 = vanilla) or a baseline on the test split.",
-        description="Results are stored per method: stage0..stage4, kd, dss. The "
-        "full-reasoning SFT baseline is stage 1 (--method sft is --stage 1).",
+        description="Results are stored per method: stage0..stage4, direct, kd, dss. The "
+        "vanilla student (stage 0) is asked with the very prompt of the stages; direct is "
+        "the untrained student told to answer without explanation. The full-reasoning SFT "
+        "baseline is stage 1 (--method sft is --stage 1). Results under a prompt mode other "
+        "than the stage's own are stored as stageN@MODE.",
     )
     ev.add_argument("dir", help="Project folder.")
     which = ev.add_mutually_exclusive_group(required=True)
@@ -35,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     which.add_argument(
         "--method",
         choices=METHODS,
-        help="A stage (stage0..stage4; vanilla = stage0, sft = stage1) or a trained "
-        "baseline: kd (standard KD), dss (distilling step-by-step).",
+        help="A stage (stage0..stage4; vanilla = stage0, sft = stage1) or a baseline: "
+        "direct (untrained, told to answer directly), kd (standard KD), dss (distilling "
+        "step-by-step).",
     )
     ev.add_argument("--split", default="test", help="Query split to evaluate (default test).")
     ev.add_argument("--limit", type=int, help="Evaluate at most N queries.")
@@ -53,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="Student-inference engine: hf (transformers), vllm (a vLLM server; see "
         "docs/scaling-out.md), auto (vLLM where installed with a GPU). Default: the project's.",
     )
+    ev.add_argument(
+        "--prompt-mode",
+        choices=PROMPT_MODES,
+        help="The instruction the student is asked with (default: the one the stage was "
+        "trained with; for the vanilla student the project's): shared = one instruction for "
+        "every stage; stage = each stage's own hint; full, compressed, answer = that hint "
+        "whatever the stage.",
+    )
     ev.set_defaults(func=_eval)
 
 
@@ -68,7 +83,7 @@ def eval_target(args: argparse.Namespace) -> int | str:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from twt_backend.evaluation.job import eval_job_config, method_name
+    from twt_backend.evaluation.job import eval_job_config
     from twt_backend.evaluation.vllm_server import check_engine
 
     if args.limit is not None and args.limit < 1:
@@ -90,7 +105,8 @@ def _eval(args: argparse.Namespace) -> int:
                 "temperature": args.temperature,
                 "engine": args.engine,
             },
+            prompt_mode=args.prompt_mode,
         )
         check_engine(config["generation"]["engine"])  # vllm asked for and absent: exit 2
-        job_id = jobs.create_job(project, "eval", config, name=f"eval {method_name(target)}")
+        job_id = jobs.create_job(project, "eval", config, name=f"eval {config['method']}")
         return run_foreground(project, job_id)

@@ -1,8 +1,9 @@
-"""`twt report DIR [--out DIR]` and `twt export DIR --stage N [--out DIR] [--merged]`."""
+"""`twt report DIR [--out DIR] [--json]` and `twt export DIR --stage N [--out DIR] [--merged]`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report.add_argument("dir", help="Project folder.")
     report.add_argument(
         "--out", metavar="DIR", help="Output folder (default: DIR/artifacts/report)."
+    )
+    report.add_argument(
+        "--json",
+        action="store_true",
+        help="Print the comparison rows as a JSON list (method, kind, n, correct, accuracy, "
+        "ci_low, ci_high: its 95%% Wilson interval, mean_output_tokens, prompt_mode, ...); "
+        "writes no report files unless --out is given.",
     )
     report.set_defaults(func=_report)
 
@@ -45,6 +53,12 @@ def _report(args: argparse.Namespace) -> int:
     from twt_backend.evaluation.report import comparison, write_report
 
     with Project.open(args.dir, readonly=True) as project:
+        if args.json:
+            if args.out:
+                write_report(project, Path(args.out))
+            rows = [{"project": str(project.root), **row} for row in comparison(project)]
+            print(json.dumps(rows, indent=2, allow_nan=False))
+            return 0
         out = Path(args.out) if args.out else project.artifacts / "report"
         try:
             html = write_report(project, out)
@@ -61,20 +75,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+# the columns of report_html.TABLE_HEADERS, short enough for an 80-column terminal
+CLI_HEADERS = ("Method", "n", "Acc %", "95% CI", "Δ acc", "Tokens", "Δ tokens")
+
+
 def _print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     from rich.console import Console
     from rich.table import Table
 
-    from twt_backend.evaluation.report_html import TABLE_HEADERS, comparison_cells
+    from twt_backend.evaluation.report_html import comparison_cells
 
     table = Table(
         title=f"Stages and baselines on {rows[0]['n']} common queries",
-        caption="Δ: change against the best baseline (*)",
+        caption="Δ: change against the best baseline (*); CI: 95% Wilson interval",
     )
-    for i, header in enumerate(TABLE_HEADERS):
-        table.add_column(header, justify="left" if i == 0 else "right")
+    for i, header in enumerate(CLI_HEADERS):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i > 0)
     for row in rows:
         table.add_row(*comparison_cells(row, " *"), style="bold" if row["best_baseline"] else None)
     Console(soft_wrap=True).print(table)

@@ -1,9 +1,16 @@
-"""The `eval` job: a stage's student (0 = vanilla) or a trained baseline answers the test
-split; per query the output, its token count and correctness land in `eval_results` under
-the method's name (``stage0``..``stage4``, ``kd``, ``dss``). Resumable.
+"""The `eval` job: a stage's student (0 = vanilla) or a baseline answers the test split;
+per query the output, its token count, correctness and the prompt mode it was asked under
+land in `eval_results` under the method's name (``stage0``..``stage4``, ``direct``, ``kd``,
+``dss``). Resumable: a query with a result of the same method and prompt mode is skipped;
+one of another prompt mode is asked again and replaced.
 
-Config: ``{"stage": N}`` or ``{"baseline": "kd" | "dss"}``, plus "split", "limit",
-"student", "adapter", "nproc", "generation", and optionally "method" and "mode" overrides.
+A stage is asked, by default, in the prompt mode it was trained with (the vanilla student
+and the direct baseline need no training: the project's prompt mode, and "direct"). Asked
+in another mode (``--prompt-mode``), its results are stored as ``stage{N}@{mode}``, beside
+the default ones, so the two can be compared.
+
+Config: ``{"stage": N}`` or ``{"baseline": "direct" | "kd" | "dss"}``, plus "split",
+"limit", "student", "adapter", "nproc", "generation", "prompt_mode" and "method".
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from twt_backend.config import GenerationConfig
+from twt_backend.config import GenerationConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.evaluation.judge import judge_outputs
 from twt_backend.evaluation.runner import Item, adapter_for, launch_shards, run_items, student_name
@@ -21,8 +28,11 @@ from twt_backend.jobs import JobContext
 from twt_backend.settings import load_config, with_overrides
 from twt_backend.store import Project, utcnow
 from twt_backend.tasks import get_task
+from twt_backend.tasks.base import DIRECT, PROMPT_MODES
 from twt_backend.training.baselines import inference_prompt
-from twt_backend.training.settings import Target
+from twt_backend.training.settings import Target, trained_prompt_mode
+
+OWN_PROMPTS = {DIRECT: DIRECT, "dss": "dss"}  # baselines asked in their own format only
 
 
 def method_name(stage: Target) -> str:
@@ -39,11 +49,45 @@ def n_stages(project: Project) -> int:
     return int(project.get_meta("n_stages") or 3)
 
 
+def default_prompt_mode(project: Project, target: Target) -> str:
+    """The prompt mode a stage or baseline is asked in unless told otherwise: the one it
+    was trained with; for an untrained student, the project's (direct, dss: their own)."""
+    if target in OWN_PROMPTS:
+        return OWN_PROMPTS[str(target)]
+    trained = None if target == 0 else trained_prompt_mode(project.root, target)
+    return trained or load_config(project, TrainingConfig).prompt_mode
+
+
+def eval_method(
+    project: Project, target: Target, prompt_mode: str | None = None
+) -> tuple[str, str]:
+    """(stored method name, prompt mode) of an evaluation; UsageError on a mode that
+    does not apply. A non-default prompt mode gets its own name, ``stage{N}@{mode}``."""
+    default = default_prompt_mode(project, target)
+    if prompt_mode is None or prompt_mode == default:
+        return method_name(target), default
+    if target in OWN_PROMPTS:
+        raise UsageError(f"--prompt-mode: {method_name(target)} is asked in its own format only")
+    if prompt_mode not in PROMPT_MODES:
+        raise UsageError(f"--prompt-mode: {prompt_mode!r} is not one of {', '.join(PROMPT_MODES)}")
+    return f"{method_name(target)}@{prompt_mode}", prompt_mode
+
+
+def job_method(project: Project, config: dict[str, Any]) -> tuple[str, str]:
+    """(method, prompt mode) of an eval job config: as recorded, else the defaults (the
+    pipeline's checks pass only stage, split and limit; old jobs name "mode")."""
+    prompt_mode = config.get("prompt_mode") or config.get("mode")
+    if config.get("method") and prompt_mode:
+        return str(config["method"]), str(prompt_mode)
+    return eval_method(project, eval_target(config), prompt_mode)
+
+
 def eval_items(project: Project, config: dict[str, Any]) -> list[Item]:
-    """Queries of the split still without a result for this method, in id order."""
+    """Queries of the split still without a result for this method in this prompt mode,
+    in id order."""
     task = get_task(project.task)
     target = eval_target(config)
-    method = config.get("method") or method_name(target)
+    method, prompt_mode = job_method(project, config)
     stages = n_stages(project)
     limit = config.get("limit")
     rows = project.rows(
@@ -53,22 +97,24 @@ def eval_items(project: Project, config: dict[str, Any]) -> list[Item]:
     )
     done = {
         r["query_id"]
-        for r in project.rows("SELECT query_id FROM eval_results WHERE method=?", (method,))
+        for r in project.rows(
+            "SELECT query_id FROM eval_results WHERE method=? AND prompt_mode IS ?",
+            (method, prompt_mode),
+        )
     }
     items = []
     for row in rows:
         if row["id"] in done:
             continue
         payload = json.loads(row["payload"])
-        if config.get("mode") and target != 0:
-            prompt = task.student_prompt(payload, config["mode"])
-        else:
-            prompt = inference_prompt(task, payload, target, stages)
+        prompt = inference_prompt(task, payload, target, stages, prompt_mode)
         items.append(Item(row["id"], prompt, payload, row["reference"]))
     return items
 
 
-def make_writer(method: str, job_id: int, task_name: str):  # type: ignore[no-untyped-def]
+def make_writer(  # type: ignore[no-untyped-def]
+    method: str, job_id: int, task_name: str, prompt_mode: str | None = None
+):
     def write(project: Project, items: list[Item], completions: list[Any]) -> None:
         verdicts = judge_outputs(
             task_name,
@@ -80,11 +126,21 @@ def make_writer(method: str, job_id: int, task_name: str):  # type: ignore[no-un
         with project.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO eval_results(method, query_id, job_id, output, answer, "
-                "tokens, correct, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "tokens, correct, prompt_mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (method, i.query_id, job_id, c.text, v.answer, c.tokens, int(v.correct), now)
+                    (
+                        method,
+                        i.query_id,
+                        job_id,
+                        c.text,
+                        v.answer,
+                        c.tokens,
+                        int(v.correct),
+                        prompt_mode,
+                        now,
+                    )
                     for i, c, v in zip(items, completions, verdicts, strict=True)
-                ],
+                ],  # fmt: skip
             )
 
     return write
@@ -94,7 +150,7 @@ def trained_student(project: Project, target: Target) -> str | None:
     """The base model a stage or baseline was trained on (its run config), if recorded."""
     from twt_backend.training.settings import run_config_path
 
-    if target == 0:
+    if target in (0, DIRECT):
         return None
     path = run_config_path(project.root, target)
     if not path.is_file():
@@ -110,14 +166,17 @@ def eval_job_config(
     student: str | None = None,
     nproc: int = 1,
     generation: dict[str, Any] | None = None,
+    prompt_mode: str | None = None,
 ) -> dict[str, Any]:
     """A checked eval job config for a stage (0 = vanilla) or a baseline, as the CLI and
-    the GUI start it; UsageError when the split is empty or the adapter is not trained."""
+    the GUI start it; UsageError when the split is empty, the adapter is not trained or
+    the prompt mode does not apply (None: the stage's own, see `default_prompt_mode`)."""
     if not project.scalar("SELECT COUNT(*) FROM queries WHERE split=?", (split,)):
         raise UsageError(
             f"{project.root}: no queries in split {split!r}; import a test "
             "split with `twt import DIR FILE --split test`"
         )
+    method, mode = eval_method(project, target, prompt_mode)
     adapter = adapter_for(project, target)
     base = student or trained_student(project, target) or student_name(project)
     settings = with_overrides(load_config(project, GenerationConfig), generation or {})
@@ -128,7 +187,8 @@ def eval_job_config(
     )
     return {
         **config,
-        "method": method_name(target),
+        "method": method,
+        "prompt_mode": mode,
         "split": split,
         "limit": limit,
         "student": _local_or_name(base),
@@ -163,15 +223,15 @@ def summary(project: Project, method: str) -> dict[str, Any]:
 
 def run_job(ctx: JobContext, rank: int = 0, world_size: int = 1) -> None:
     project = ctx.project
-    method = ctx.config.get("method") or method_name(eval_target(ctx.config))
-    items = eval_items(project, ctx.config)
+    method, prompt_mode = job_method(project, ctx.config)
+    config = {**ctx.config, "method": method, "prompt_mode": prompt_mode}
+    items = eval_items(project, config)
     nproc = int(ctx.config.get("nproc", 1))
     if nproc > 1 and world_size == 1:
         launch_shards(ctx, nproc)
     elif items:
-        run_items(
-            ctx, items, make_writer(method, ctx.job_id, project.task), method, rank, world_size
-        )
+        writer = make_writer(method, ctx.job_id, project.task, prompt_mode)
+        run_items(ctx, items, writer, method, rank, world_size)
     if rank == 0:
         result = summary(project, method)
         # queries this job was asked for that still have no result (the job process only:

@@ -3,9 +3,12 @@ drill-down, the run's configuration summary and the written report.
 
 Methods are compared on the same queries only: the intersection of the query ids every
 compared method has a result for. The change of each method is measured against the best
-baseline (highest accuracy, then fewest output tokens) among the vanilla student, standard
-KD, distilling step-by-step and full-reasoning SFT; without a separate `sft` result,
-stage 1 (which is exactly full-reasoning SFT) stands in for it.
+baseline (highest accuracy, then fewest output tokens) among the vanilla student, the
+direct-answer student, standard KD, distilling step-by-step and full-reasoning SFT; without
+a separate `sft` result, stage 1 (which is exactly full-reasoning SFT) stands in for it.
+Each row gives its accuracy with a 95% Wilson score interval (`ci_low`, `ci_high`) and the
+prompt mode its outputs were asked under; a method's outputs of an older prompt mode (a
+re-evaluation under way) are never mixed in.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from twt_backend.errors import UsageError
 from twt_backend.settings import load_config
 from twt_backend.store import Project, utcnow
 
-BASELINES = ("stage0", "kd", "dss", "sft")
+BASELINES = ("stage0", "direct", "kd", "dss", "sft")
 BASELINE_NAMES = {
     "stage0": "Vanilla student",
+    "direct": "Direct answer (untrained)",
     "kd": "Standard KD",
     "dss": "Distilling step-by-step",
     "sft": "Full-reasoning SFT",
@@ -39,7 +43,10 @@ CSV_FIELDS = (
     "n_total",
     "correct",
     "accuracy",
+    "ci_low",
+    "ci_high",
     "mean_output_tokens",
+    "prompt_mode",
     "delta_accuracy_pts",
     "delta_tokens_pct",
     "best_baseline",
@@ -47,14 +54,36 @@ CSV_FIELDS = (
 PNG_NAMES = ("accuracy_vs_tokens.png", "accuracy.png", "token_histograms.png")
 
 Results = dict[str, dict[int, tuple[int | None, int]]]  # method -> query id -> (tokens, correct)
+CONFIDENCE = 0.95
+
+
+def wilson_interval(correct: int, n: int) -> tuple[float | None, float | None]:
+    """The 95% Wilson score interval of an accuracy of `correct` out of `n` (None, None
+    when n is 0)."""
+    if n <= 0:
+        return None, None
+    from scipy.stats import binomtest
+
+    interval = binomtest(correct, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def split_method(method: str) -> tuple[str, str | None]:
+    """``stage3@answer`` -> ("stage3", "answer"); a plain method -> (method, None)."""
+    base, _, mode = method.partition("@")
+    return base, mode or None
 
 
 # ---- comparison ----------------------------------------------------------------------------
 def comparison(project: Project, methods: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """One row per method (baselines first, then stages): accuracy and mean output tokens
-    on the queries every method answered, and the change against the best baseline."""
-    results = _load(project, methods)
-    return _rows(project, _common(results), {m: len(r) for m, r in results.items()})
+    """One row per method (baselines first, then stages): accuracy with its 95% Wilson
+    interval and mean output tokens on the queries every method answered, the prompt mode,
+    and the change against the best baseline."""
+    results, modes = _load_with_modes(project, methods)
+    rows = _rows(project, _common(results), {m: len(r) for m, r in results.items()})
+    for row in rows:
+        row["prompt_mode"] = modes.get(row["method"])
+    return rows
 
 
 def per_query(project: Project, query_id: int) -> dict[str, dict[str, Any]]:
@@ -79,9 +108,24 @@ def token_counts(project: Project, methods: Sequence[str] | None = None) -> dict
 
 
 def _load(project: Project, methods: Sequence[str] | None) -> Results:
+    return _load_with_modes(project, methods)[0]
+
+
+def _load_with_modes(
+    project: Project, methods: Sequence[str] | None
+) -> tuple[Results, dict[str, str | None]]:
+    """Results per method, of each method's latest prompt mode only, and that mode."""
+    rows = project.rows(
+        "SELECT method, query_id, tokens, correct, prompt_mode FROM eval_results ORDER BY id"
+    )
+    modes: dict[str, str | None] = {}
+    for row in rows:  # the last written row of a method says its current prompt mode
+        modes[row["method"]] = row["prompt_mode"]
     results: Results = {}
-    for row in project.rows("SELECT method, query_id, tokens, correct FROM eval_results"):
-        if methods is None or row["method"] in methods:
+    for row in rows:
+        if (methods is None or row["method"] in methods) and (
+            row["prompt_mode"] == modes[row["method"]]
+        ):
             results.setdefault(row["method"], {})[row["query_id"]] = (
                 row["tokens"],
                 int(row["correct"] or 0),
@@ -90,7 +134,7 @@ def _load(project: Project, methods: Sequence[str] | None) -> Results:
         missing = sorted(set(methods) - set(results))
         if missing:
             raise UsageError(f"no evaluation results for method(s) {', '.join(missing)}")
-    return results
+    return results, {m: modes[m] for m in results}
 
 
 def _common(results: Results) -> Results:
@@ -103,10 +147,11 @@ def _common(results: Results) -> Results:
 
 def _ordered(methods: Any) -> list[str]:
     def key(method: str) -> tuple[int, int, str]:
-        if method in BASELINES:
-            return (0, BASELINES.index(method), method)
-        if method.startswith("stage") and method[5:].isdigit():
-            return (1, int(method[5:]), method)
+        base, mode = split_method(method)
+        if base in BASELINES and not (base == "stage0" and mode):
+            return (0, BASELINES.index(base), method)
+        if base.startswith("stage") and base[5:].isdigit():
+            return (1, int(base[5:]), method)
         return (2, 0, method)
 
     return sorted(methods, key=key)
@@ -119,6 +164,10 @@ def _n_stages(project: Project, methods: Any) -> int:
 
 def display_name(method: str, methods: Any, n_stages: int = 3) -> tuple[str, str]:
     """(display name, kind) of a method; kind is baseline, twt or other."""
+    base, mode = split_method(method)
+    if mode:
+        name, kind = display_name(base, methods, n_stages)
+        return f"{name}, asked in prompt mode {mode}", kind
     if method in BASELINE_NAMES:
         return BASELINE_NAMES[method], "baseline"
     if method == "stage1" and "sft" not in methods:
@@ -143,6 +192,7 @@ def _rows(project: Project, common: Results, totals: dict[str, int]) -> list[dic
         tokens = [t for t, _ in results.values() if t is not None]
         correct = sum(c for _, c in results.values())
         display, kind = display_name(method, common, n_stages)
+        ci_low, ci_high = wilson_interval(correct, len(results))
         rows.append(
             {
                 "method": method,
@@ -152,6 +202,8 @@ def _rows(project: Project, common: Results, totals: dict[str, int]) -> list[dic
                 "n_total": totals[method],
                 "correct": correct,
                 "accuracy": correct / len(results) if results else None,
+                "ci_low": ci_low,
+                "ci_high": ci_high,
                 "mean_output_tokens": sum(tokens) / len(tokens) if tokens else None,
             }
         )

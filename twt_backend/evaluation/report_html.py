@@ -23,6 +23,13 @@ def fmt(value: float | None, digits: int = 1, suffix: str = "", sign: bool = Fal
     return f"{value:{'+' if sign else ''}.{digits}f}{suffix}"
 
 
+def interval(row: dict[str, Any]) -> str:
+    """The 95% Wilson interval of a row's accuracy in percent: "[50.9, 73.0]"."""
+    if row.get("ci_low") is None or row.get("ci_high") is None:
+        return "–"
+    return f"[{100.0 * row['ci_low']:.1f}, {100.0 * row['ci_high']:.1f}]"
+
+
 def comparison_cells(row: dict[str, Any], best_mark: str = " (best baseline)") -> list[str]:
     """The table cells of one method, as plain text (also the CLI's and the model card's)."""
     accuracy = None if row["accuracy"] is None else 100.0 * row["accuracy"]
@@ -30,13 +37,22 @@ def comparison_cells(row: dict[str, Any], best_mark: str = " (best baseline)") -
         row["display"] + (best_mark if row["best_baseline"] else ""),
         str(row["n"]),
         fmt(accuracy),
+        interval(row),
         fmt(row["delta_accuracy_pts"], sign=True),
         fmt(row["mean_output_tokens"]),
         fmt(row["delta_tokens_pct"], suffix="%", sign=True),
     ]
 
 
-TABLE_HEADERS = ("Method", "Queries", "Accuracy (%)", "Δ acc (pts)", "Output tokens", "Δ tokens")
+TABLE_HEADERS = (
+    "Method",
+    "Queries",
+    "Accuracy (%)",
+    "95% CI (%)",
+    "Δ acc (pts)",
+    "Output tokens",
+    "Δ tokens",
+)
 
 
 def _delta_class(value: float | None, higher_is_better: bool) -> str:
@@ -50,7 +66,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     body = []
     for row in rows:
         cells = comparison_cells(row)
-        classes = ["name", "", "", _delta_class(row["delta_accuracy_pts"], True), ""]
+        classes = ["name", "", "", "", _delta_class(row["delta_accuracy_pts"], True), ""]
         classes.append(_delta_class(row["delta_tokens_pct"], False))
         tds = "".join(
             f'<td class="{c}">{escape(text)}</td>' for c, text in zip(classes, cells, strict=True)

@@ -25,10 +25,13 @@ from twt_backend.store import Project
 
 
 def adapter_for(project: Project, stage: int | str) -> Path | None:
-    """The LoRA adapter trained by a stage or a baseline (None for stage 0, the vanilla
-    student); UsageError when it has not been trained."""
+    """The LoRA adapter trained by a stage or a baseline (None for the untrained students:
+    stage 0, the vanilla student, and the direct baseline); UsageError when it has not
+    been trained."""
     from twt_backend.training.settings import adapter_dir, check_baseline, stage_finished
 
+    if stage == "direct":
+        return None
     baseline = isinstance(stage, str) and not stage.isdigit()
     target: int | str = check_baseline(str(stage)) if baseline else int(stage)
     if target == 0:

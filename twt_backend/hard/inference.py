@@ -10,10 +10,14 @@ from twt_backend.jobs import JobContext
 from twt_backend.selection.samples import effective_samples
 from twt_backend.store import Project, utcnow
 from twt_backend.tasks import get_task
+from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
 
 
-def infer_items(project: Project, stage: int, mode: str = "full") -> list[Item]:
-    """One item per query of G still without a stage-N student output."""
+def infer_items(
+    project: Project, stage: int, mode: str = "full", prompt_mode: str = DEFAULT_PROMPT_MODE
+) -> list[Item]:
+    """One item per query of G still without a stage-N student output, asked the way the
+    stage was trained (`prompt_mode`: "shared" or "stage")."""
     task = get_task(project.task)
     done = {
         r["query_id"]
@@ -26,7 +30,7 @@ def infer_items(project: Project, stage: int, mode: str = "full") -> list[Item]:
             continue
         items[query_id] = Item(
             query_id,
-            task.student_prompt(sample["payload"], mode),
+            task.student_prompt(sample["payload"], mode, prompt_mode),
             sample["payload"],
             sample["reference"],
         )
@@ -51,7 +55,12 @@ def make_writer(stage: int, job_id: int):  # type: ignore[no-untyped-def]
 
 def run_job(ctx: JobContext, rank: int = 0, world_size: int = 1) -> None:
     stage = int(ctx.config.get("stage", 1))
-    items = infer_items(ctx.project, stage, ctx.config.get("mode", "full"))
+    items = infer_items(
+        ctx.project,
+        stage,
+        ctx.config.get("mode", "full"),
+        ctx.config.get("prompt_mode") or DEFAULT_PROMPT_MODE,
+    )
     nproc = int(ctx.config.get("nproc", 1))
     if nproc > 1 and world_size == 1:
         launch_shards(ctx, nproc)

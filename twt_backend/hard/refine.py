@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twt_backend.config import GenerationConfig, RefineConfig, from_dict
+from twt_backend.config import GenerationConfig, RefineConfig, TrainingConfig, from_dict
 from twt_backend.generation import LabelOptions, ProgressFn, Summary, label
 from twt_backend.hard.refine_plan import RefinePlan, Target, plan_round
 from twt_backend.hard.tokens import TokenCounter
@@ -251,7 +251,7 @@ def ensure_student_outputs(ctx: JobContext, round_: int, extra: dict[str, Any]) 
     from twt_backend.hard.inference import infer_items
 
     config = infer_config(ctx.project, round_, extra)
-    if not infer_items(ctx.project, round_, config["mode"]):
+    if not infer_items(ctx.project, round_, config["mode"], config["prompt_mode"]):
         return
     ctx.log(f"stage-{round_} student answers missing: running the student first")
 
@@ -259,6 +259,17 @@ def ensure_student_outputs(ctx: JobContext, round_: int, extra: dict[str, Any]) 
         ctx.progress(**{**job["progress"], "message": f"student answers (job {job['id']})"})
 
     run_child(ctx, "infer", config, f"student answers stage {round_}", on_progress=mirror)
+
+
+def stage_prompt_mode(project: Project, stage: int) -> str:
+    """The prompt mode stage N was trained with (else the project's): its student answers
+    are asked the same way."""
+    from twt_backend.settings import load_config
+    from twt_backend.training.settings import trained_prompt_mode
+
+    return (
+        trained_prompt_mode(project.root, stage) or load_config(project, TrainingConfig).prompt_mode
+    )
 
 
 def infer_config(project: Project, stage: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -278,6 +289,7 @@ def infer_config(project: Project, stage: int, extra: dict[str, Any]) -> dict[st
     return {
         "stage": stage,
         "mode": mode_for_stage(stage, n_stages),
+        "prompt_mode": stage_prompt_mode(project, stage),
         "student": student,
         "adapter": str(adapter_for(project, stage)),
         "generation": dataclasses.asdict(generation),

@@ -101,10 +101,12 @@ def _teachers(
     names = [cfg.teacher] if cfg.teacher else sorted({s["teacher"] for s in samples})
     teachers = {config.name: (tid, config) for tid, config in load_teachers(project, names)}
     for name, (_, config) in teachers.items():
-        if config.provider == "replay":
+        if config.provider == "replay" and cfg.method == "teacher":
+            # a replayed compression (method compressor) never saw the student: fine there
             raise UsageError(
-                f"teacher {name} replays stored outputs and cannot rewrite rationales; "
-                "pick a live teacher with --teacher NAME (or use --method fixed-length)"
+                f"teacher {name} replays stored outputs and cannot rewrite rationales towards "
+                "the student's answers; pick a live teacher with --teacher NAME (or use "
+                "--method compressor with a replay of compressed rationales, or fixed-length)"
             )
     return teachers
 

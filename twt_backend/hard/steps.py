@@ -124,9 +124,13 @@ def student_answers_config(
 
 def answers_missing(project: Project, options: PipelineOptions, stage: int) -> bool:
     from twt_backend.hard.inference import infer_items
+    from twt_backend.hard.refine import stage_prompt_mode
     from twt_backend.tasks import mode_for_stage
 
-    return bool(infer_items(project, stage, mode_for_stage(stage, options.n_stages)))
+    if refine_settings(project, options).method != "teacher":
+        return False  # only the teacher method rewrites towards the student's answers
+    mode = mode_for_stage(stage, options.n_stages)
+    return bool(infer_items(project, stage, mode, stage_prompt_mode(project, stage)))
 
 
 def refine_settings(project: Project, options: PipelineOptions) -> RefineConfig:
@@ -148,13 +152,17 @@ def test_split_size(project: Project) -> int:
 
 
 def eval_config(project: Project, options: PipelineOptions, stage: int) -> dict[str, Any]:
+    from twt_backend.evaluation.job import eval_method
     from twt_backend.evaluation.runner import adapter_for, student_name
 
     generation = with_overrides(load_config(project, GenerationConfig), options.generation)
     base = resolve_student(student_name(project, options.student))
     adapter = adapter_for(project, stage)
+    method, prompt_mode = eval_method(project, stage)
     return {
         "stage": stage,
+        "method": method,
+        "prompt_mode": prompt_mode,
         "split": "test",
         "limit": options.limit,
         "student": (stage_student_path(project, stage) if stage else None) or base,

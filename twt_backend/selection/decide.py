@@ -20,7 +20,7 @@ import numpy as np
 
 from twt_backend.config import SelectionConfig
 
-UNPARSED = ("empty", "no_answer")
+UNPARSED = ("empty", "no_answer", "truncated")  # truncated: cut at max_tokens
 DIVERSITY_STRATEGIES = ("dcrs", "hard", "logprob")
 
 Matcher = Callable[[str, str, dict], bool]

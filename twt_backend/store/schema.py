@@ -221,9 +221,21 @@ def _apply_script(sql: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
+# Every stored evaluation output records the prompt mode it was asked under (see
+# tasks.base). Results from before this migration were asked with each stage's own hint
+# ("stage"); the vanilla student then was told to answer directly: those rows are the
+# direct-answer baseline ("direct"), which is what they are now called.
+MIGRATION_EVAL_PROMPT_MODE = """
+ALTER TABLE eval_results ADD COLUMN prompt_mode TEXT;
+UPDATE eval_results SET method = 'direct' WHERE method = 'stage0';
+UPDATE eval_results SET prompt_mode = CASE method
+    WHEN 'direct' THEN 'direct' WHEN 'dss' THEN 'dss' ELSE 'stage' END;
+"""
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _apply_script(MIGRATION_1),
     _apply_script(MIGRATION_JOB_LOCKS),
+    _apply_script(MIGRATION_EVAL_PROMPT_MODE),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

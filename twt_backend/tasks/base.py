@@ -21,6 +21,13 @@ Conventions shared by every task type:
   ``"answer"`` (answer only). :func:`mode_for_stage` maps HaRD stages to modes
   for the three-stage method and the four-stage variant. Stage 0 (the vanilla,
   untrained student) has no target; use :meth:`TaskType.vanilla_prompt`.
+* **Prompt modes** say which instruction follows the query (the student's mode only
+  chooses the target): ``"shared"`` (the default, the paper's setting) is one
+  instruction for every stage and for the vanilla student, so a drop in output tokens
+  is a learnt habit, not an instruction; ``"stage"`` gives each stage the hint of its
+  own format (the vanilla student gets the full-reasoning one); ``"full"``,
+  ``"compressed"`` and ``"answer"`` force that format's hint on any stage (evaluation
+  only). ``"direct"`` is the direct-answer baseline's "answer without explanation".
 * Prompts are plain text; the caller applies any chat template. A student
   prompt ends with a newline and the target follows it directly; the caller
   appends the end-of-sequence token to the target.
@@ -39,7 +46,14 @@ from twt_backend.tasks.textparse import unwrap_format_fences
 log = logging.getLogger(__name__)
 
 PARSE_STATUSES = ("ok", "no_confidence", "confidence_out_of_range", "no_answer", "empty")
+TRUNCATED = "truncated"
+"""The parse status of a teacher reply cut at its max_tokens (finish_reason "length")
+that did not parse "ok": stored instead of the parser's status (set by the engine)."""
 MODES = ("full", "compressed", "answer")
+TRAINING_PROMPT_MODES = ("shared", "stage")
+PROMPT_MODES = (*TRAINING_PROMPT_MODES, *MODES)
+DEFAULT_PROMPT_MODE = "shared"
+DIRECT = "direct"
 
 
 @dataclass
@@ -82,6 +96,14 @@ def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise UsageError(f"unknown student mode {mode!r}; expected one of {', '.join(MODES)}")
     return mode
+
+
+def check_prompt_mode(prompt_mode: str) -> str:
+    if prompt_mode not in (*PROMPT_MODES, DIRECT):
+        raise UsageError(
+            f"unknown prompt mode {prompt_mode!r}; expected one of {', '.join(PROMPT_MODES)}"
+        )
+    return prompt_mode
 
 
 def coerce_text(text: Any) -> str:
@@ -127,13 +149,31 @@ class TaskType(ABC):
         """Parse non-empty text (may raise; :meth:`parse_teacher_output` guards it)."""
 
     hints: dict[str, str] = {}
-    """Per student mode, the instruction that follows the query text."""
-    vanilla_hint: str = ""
-    """The instruction of the vanilla prompt: answer directly, in the extractable format."""
+    """Per student mode, its own instruction (prompt mode "stage", or forced by name)."""
+    shared_hint: str = ""
+    """The one instruction of every stage and the vanilla student (prompt mode "shared"):
+    the extractable answer format, saying nothing about how much to reason."""
+    direct_hint: str = ""
+    """The direct-answer baseline's instruction: answer at once, in the extractable format."""
 
-    def student_prompt(self, payload: dict, mode: str) -> str:
+    def instruction(self, prompt_mode: str, mode: str | None = None) -> str:
+        """The instruction after the query for a prompt mode and a student mode (None: the
+        vanilla student, asked like a full-reasoning stage in prompt mode "stage")."""
+        check_prompt_mode(prompt_mode)
+        if prompt_mode == "shared":
+            return self.shared_hint
+        if prompt_mode == DIRECT:
+            return self.direct_hint
+        if prompt_mode == "stage":
+            return self.hints[check_mode(mode or "full")]
+        return self.hints[prompt_mode]
+
+    def student_prompt(
+        self, payload: dict, mode: str, prompt_mode: str = DEFAULT_PROMPT_MODE
+    ) -> str:
         """The prompt part of a student example (no loss on it), ending with a newline."""
-        return f"{self.query_text(payload)}\n\n{self.hints[check_mode(mode)]}\n"
+        check_mode(mode)
+        return f"{self.query_text(payload)}\n\n{self.instruction(prompt_mode, mode)}\n"
 
     def final_answer(self, answer: str) -> str:
         """The answer as the last part of a student target."""
@@ -146,9 +186,13 @@ class TaskType(ABC):
             return final
         return f"{rationale.strip()}\n{final}"
 
-    def vanilla_prompt(self, payload: dict) -> str:
-        """A prompt for an untrained instruct model: answer directly, in the extractable format."""
-        return f"{self.query_text(payload)}\n\n{self.vanilla_hint}\n"
+    def vanilla_prompt(self, payload: dict, prompt_mode: str = DEFAULT_PROMPT_MODE) -> str:
+        """The untrained student's prompt: by default the very prompt of every stage."""
+        return f"{self.query_text(payload)}\n\n{self.instruction(prompt_mode)}\n"
+
+    def direct_prompt(self, payload: dict) -> str:
+        """The direct-answer baseline's prompt: no explanation, the extractable format."""
+        return self.vanilla_prompt(payload, DIRECT)
 
     @abstractmethod
     def extract_answer(self, output: Any, payload: dict) -> str | None:

@@ -159,7 +159,10 @@ class ChoiceTask(TaskType):
         return None
 
     hints = _HINTS
-    vanilla_hint = (
+    shared_hint = (
+        "Choose the best option. End your reply with a last line in the form 'Answer: <letter>'."
+    )
+    direct_hint = (
         "Answer directly without explanation. Write only one line in the form 'Answer: <letter>'."
     )
 

@@ -217,7 +217,10 @@ class CodeTask(TaskType):
         return ParsedOutput(rationale.strip() or None, code, confidence, status)
 
     hints = _HINTS
-    vanilla_hint = (
+    shared_hint = (
+        "Solve the task. Your reply must contain the complete function in a ```python code block."
+    )
+    direct_hint = (
         "Write only the complete Python function in a single ```python code block, "
         "without explanation."
     )

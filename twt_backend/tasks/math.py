@@ -168,7 +168,11 @@ class MathTask(TaskType):
         return None
 
     hints = _HINTS
-    vanilla_hint = (
+    shared_hint = (
+        "Solve the problem. End your reply with the final number on a last line in the form "
+        "'Answer: <number>'."
+    )
+    direct_hint = (
         "Answer directly without explanation. Write only one line in the form 'Answer: <number>'."
     )
 

@@ -17,6 +17,7 @@ class Completion:
     tokens_out: int = 0
     logprob_mean: float | None = None
     parsed: Any = None  # tasks.base.ParsedOutput | None
+    finish_reason: str | None = None  # "length": cut at max_tokens (stored as "truncated")
 
 
 class TeacherError(Exception):

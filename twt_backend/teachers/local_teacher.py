@@ -120,7 +120,7 @@ class LocalTeacher:
         temperature = batch[0].temperature
         want_logprobs = any(r.logprobs for r in batch)
         sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": temperature}
+            {"do_sample": True, "temperature": temperature, "top_p": self.config.top_p}
             if temperature > 0
             else {"do_sample": False}
         )
@@ -143,6 +143,7 @@ class LocalTeacher:
         completions = []
         for row, request in enumerate(batch):
             ids = _until_eos(new_tokens[row].tolist(), self.tokenizer.eos_token_id)
+            cut = len(ids) >= request.max_tokens
             ids = ids[: request.max_tokens]
             mean = None
             if scores is not None and ids:
@@ -153,6 +154,7 @@ class LocalTeacher:
                     tokens_in=int(encoded["attention_mask"][row].sum()),
                     tokens_out=len(ids),
                     logprob_mean=mean if request.logprobs else None,
+                    finish_reason="length" if cut else "stop",
                 )
             )
         return completions

@@ -57,6 +57,7 @@ class MistralTeacher:
                 messages=messages,
                 max_tokens=max_tokens,
                 temperature=temperature,
+                top_p=self.config.top_p,
                 **extra,
             )
         except Exception as exc:  # noqa: BLE001 - mapped to the engine's error types

@@ -24,7 +24,12 @@ def chat_completion(text: str, choice: Any, usage: Any, logprobs: bool) -> Compl
         tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
         tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
         logprob_mean=mean_logprob(getattr(choice, "logprobs", None)) if logprobs else None,
+        finish_reason=_text_or_none(getattr(choice, "finish_reason", None)),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def mean_logprob(logprobs: Any) -> float | None:
@@ -73,6 +78,7 @@ class OpenAITeacher:
                 messages=messages,
                 max_tokens=max_tokens,
                 temperature=temperature,
+                top_p=self.config.top_p,
                 **extra,
             )
         except Exception as exc:  # noqa: BLE001 - mapped to the engine's error types

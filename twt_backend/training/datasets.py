@@ -3,7 +3,10 @@
 Stage 1 trains on [x; r; y] (the teachers' rationales, as edited), the compressed stages on
 [x; r^T; y] with r^T the round's refined rationale (a manual edit wins over the teacher's
 rewrite; only refinements with status ok or accepted count), the last stage on [x; y].
-The loss covers the target only: prompt and padding tokens get the label -100.
+By default x is the same prompt in every stage (prompt mode "shared": one instruction, so
+only the target differs and a shorter answer is a learnt habit); prompt mode "stage" gives
+each stage its own hint instead. The loss covers the target only: prompt and padding tokens
+get the label -100.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from twt_backend.errors import UsageError
 from twt_backend.selection.samples import effective_samples
 from twt_backend.store import Project
 from twt_backend.tasks import get_task, mode_for_stage
+from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
 
 IGNORE_INDEX = -100
 
@@ -33,11 +37,13 @@ def refined_rationales(project: Project, round_: int) -> dict[int, str]:
     return {row["generation_id"]: row["text"] for row in rows if row["text"]}
 
 
-def stage_examples(project: Project, stage: int, n_stages: int = 3) -> list[dict[str, Any]]:
+def stage_examples(
+    project: Project, stage: int, n_stages: int = 3, prompt_mode: str = DEFAULT_PROMPT_MODE
+) -> list[dict[str, Any]]:
     """The examples of a HaRD stage: dicts with prompt, target, query_id, generation_id.
 
     A compressed stage uses refinement round `stage - 1` and leaves out samples without
-    a usable refinement of that round.
+    a usable refinement of that round. `prompt_mode` is "shared" or "stage".
     """
     mode = mode_for_stage(stage, n_stages)
     task = get_task(project.task)
@@ -51,7 +57,7 @@ def stage_examples(project: Project, stage: int, n_stages: int = 3) -> list[dict
                 continue
         examples.append(
             {
-                "prompt": task.student_prompt(sample["payload"], mode),
+                "prompt": task.student_prompt(sample["payload"], mode, prompt_mode),
                 "target": task.student_target(rationale, sample["answer"], mode),
                 "query_id": sample["query_id"],
                 "generation_id": sample["generation_id"],

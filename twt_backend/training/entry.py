@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from twt_backend.training.settings import RunSettings
 
 CANCELLED_EXIT = 130
+LIVE_BATCH = 32  # live validation answers its slice in one batch up to this size (decoding
+# on a CPU is memory-bound: a batch reads the weights once per step)
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
@@ -135,7 +137,7 @@ def _live_eval(
     generation = GenerationConfig(
         temperature=0.0,
         max_new_tokens=int(run_config.get("live_eval_max_new_tokens", 256)),
-        batch_size=settings.training.batch_size,
+        batch_size=max(settings.training.batch_size, min(len(items), LIVE_BATCH)),
     )
     return LiveEvalCallback(
         ctx,
@@ -144,6 +146,7 @@ def _live_eval(
         generation,
         metrics_log,
         sharded_weights=settings.launch.distributed in ("zero3", "fsdp"),
+        every_steps=settings.training.eval_steps,
     )
 
 

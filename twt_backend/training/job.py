@@ -30,7 +30,11 @@ from twt_backend.training.baselines import baseline_examples
 from twt_backend.training.datasets import stage_examples
 from twt_backend.training.launch import launch_argv, world_size, write_distributed_config
 from twt_backend.training.settings import RunSettings, settings_from_config
-from twt_backend.training.validation import live_eval_items, live_max_new_tokens, split_examples
+from twt_backend.training.validation import (
+    choose_validation,
+    live_eval_items,
+    live_max_new_tokens,
+)
 
 CHILD_GRACE_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,9 +59,10 @@ def stage_student(project_root: Path, settings: RunSettings) -> tuple[str, str |
 
 def run_examples(project: Project, settings: RunSettings) -> list[dict[str, Any]]:
     """The training examples of the stage or baseline (validation slice included)."""
+    prompt_mode = settings.training.prompt_mode
     if settings.baseline:
-        return baseline_examples(project, settings.baseline)
-    return stage_examples(project, settings.stage, settings.n_stages)
+        return baseline_examples(project, settings.baseline, prompt_mode)
+    return stage_examples(project, settings.stage, settings.n_stages, prompt_mode)
 
 
 def preflight(project: Project, settings: RunSettings) -> int:
@@ -85,8 +90,8 @@ def write_run_config(ctx: JobContext, project: Project, settings: RunSettings) -
     student_path, init_adapter = stage_student(root, settings)
     examples = run_examples(project, settings)
     training = settings.training
-    train, held, held_ids = split_examples(examples, training.eval_size, training.seed)
-    live = live_eval_items(project, held_ids, target, settings.n_stages)
+    train, held, held_ids = choose_validation(project, examples, training.eval_size, training.seed)
+    live = live_eval_items(project, held_ids, target, settings.n_stages, training.prompt_mode)
     checkpoints = paths.checkpoints_dir(root, target)
     resume = prepare_checkpoints(checkpoints, ctx.job_id)
     dist_config = write_distributed_config(settings.launch, folder / "distributed")

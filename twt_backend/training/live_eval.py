@@ -4,7 +4,10 @@ Each time the Trainer evaluates (every `eval_steps` steps, and at each epoch end
 callback asks for that evaluation too), the current adapter generates greedy answers to the
 held-out queries in eval mode, which are judged like `twt eval` does; rank 0 writes
 ``eval_accuracy`` (0..1) and ``eval_output_tokens`` (mean generated tokens) at that step,
-beside the Trainer's ``eval_loss``.
+beside the Trainer's ``eval_loss``. When the slice is the project's validation split there
+is no eval dataset (no eval_loss) and the Trainer never evaluates: the callback then runs
+at the same moments itself (every `eval_steps` steps, or `every_steps`, and at the end of
+the epoch or of training).
 
 With several processes the queries are sharded across the ranks (each generates its share
 with its own full copy of the weights, so no collective runs inside generation), the
@@ -38,7 +41,9 @@ class LiveEvalCallback(TrainerCallback):  # type: ignore[misc]
         generation: GenerationConfig,
         log_path: Path,
         sharded_weights: bool = False,
+        every_steps: int = 0,
     ):
+        self.every_steps = every_steps  # when the Trainer does not evaluate (no eval data)
         self.ctx = ctx
         self.items = items
         self.task_name = task_name
@@ -54,7 +59,23 @@ class LiveEvalCallback(TrainerCallback):  # type: ignore[misc]
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         if self.items and args.eval_strategy != "no" and state.global_step != self.last_step:
             control.should_evaluate = True
+        elif self._driving(args):
+            self.on_evaluate(args, state, control, **kwargs)
         return control
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        every = self.every_steps
+        if self._driving(args) and every > 0 and state.global_step % every == 0:
+            self.on_evaluate(args, state, control, **kwargs)
+        return control
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._driving(args):
+            self.on_evaluate(args, state, control, **kwargs)  # the last point, once
+
+    def _driving(self, args: Any) -> bool:
+        """True when this callback times the live evaluation itself (see module doc)."""
+        return bool(self.items) and args.eval_strategy == "no"
 
     def on_evaluate(
         self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any

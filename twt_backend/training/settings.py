@@ -16,6 +16,7 @@ DeepSpeed / FSDP / accelerate configs). A baseline's artifacts live the same way
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,16 @@ def run_config_path(project_root: str | Path, stage: Target) -> Path:
 
 def stage_finished(project_root: str | Path, stage: Target) -> bool:
     return (adapter_dir(project_root, stage) / "adapter_config.json").is_file()
+
+
+LEGACY_PROMPT_MODE = "stage"  # what a run config without a prompt mode was trained with
+
+
+def trained_prompt_mode(project_root: str | Path, stage: Target) -> str | None:
+    """The prompt mode a stage or baseline was trained with (its run config), if any."""
+    path = run_config_path(project_root, stage)
+    if not path.is_file():
+        return None
+    config = json.loads(path.read_text(encoding="utf-8"))
+    training = config.get("settings", {}).get("training", {})
+    return str(training.get("prompt_mode") or LEGACY_PROMPT_MODE)

@@ -1,11 +1,15 @@
-"""The validation slice: queries of G held out of training.
+"""The validation slice of live evaluation: the project's validation split, else queries of
+G held out of training.
 
-The same queries serve the Trainer's eval_loss (their examples) and the live evaluation
-(their prompts, answered by the model being trained and judged against a reference). The
-slice is chosen per query, so no sample of a held-out query is trained on. A query without
-a reference answer (unlabeled data, the usual case) is judged against the answer of its
-first selected teacher sample instead: live accuracy then measures agreement with the
-teachers, which is what the student is taught.
+When the project has a `validation` split with reference answers, live evaluation asks up
+to `eval_size` of those queries and no training example is held out (there is no
+eval_loss then: validation queries have no teacher target). Otherwise the slice is held
+out of G: the same queries serve the Trainer's eval_loss (their examples) and the live
+evaluation (their prompts, answered by the model being trained and judged against a
+reference). That slice is chosen per query, so no sample of a held-out query is trained
+on. A query without a reference answer (unlabeled data, the usual case) is judged against
+the answer of its first selected teacher sample instead: live accuracy then measures
+agreement with the teachers, which is what the student is taught.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from typing import Any
 from twt_backend.selection.samples import effective_samples
 from twt_backend.store import Project
 from twt_backend.tasks import get_task
+from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
 from twt_backend.training.baselines import inference_prompt, target_mode
 from twt_backend.training.settings import Target
 
 REASONING_TOKENS = 256
 ANSWER_TOKENS = 32
+VALIDATION_SPLIT = "validation"
 
 
 def split_eval(items: list[Any], eval_size: int, seed: int) -> tuple[list[Any], list[Any]]:
@@ -52,8 +58,38 @@ def split_examples(
     return train, [e for e in examples if int(e["query_id"]) in held], held_ids
 
 
+def validation_split_ids(project: Project, eval_size: int, seed: int) -> list[int]:
+    """Up to `eval_size` queries of the validation split with a reference (a stable,
+    seeded choice), in id order; [] without such a split or when `eval_size` is 0."""
+    if eval_size <= 0:
+        return []
+    ids = [
+        int(row["id"])
+        for row in project.rows(
+            "SELECT id FROM queries WHERE split = ? AND reference IS NOT NULL ORDER BY id",
+            (VALIDATION_SPLIT,),
+        )
+    ]
+    return sorted(sorted(ids, key=lambda i: _rank(seed, i, i))[:eval_size])
+
+
+def choose_validation(
+    project: Project, examples: list[dict[str, Any]], eval_size: int, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+    """(training examples, held-out examples, live-validation query ids): the validation
+    split when the project has one (nothing held out), else a slice of G (see module)."""
+    validation = validation_split_ids(project, eval_size, seed)
+    if validation:
+        return examples, [], validation
+    return split_examples(examples, eval_size, seed)
+
+
 def live_eval_items(
-    project: Project, query_ids: list[int], target: Target, n_stages: int
+    project: Project,
+    query_ids: list[int],
+    target: Target,
+    n_stages: int,
+    prompt_mode: str = DEFAULT_PROMPT_MODE,
 ) -> list[dict[str, Any]]:
     """Per held-out query: query_id, prompt (as the stage or baseline is asked), payload and
     reference (the query's own, else the first selected teacher answer)."""
@@ -74,7 +110,7 @@ def live_eval_items(
         items.append(
             {
                 "query_id": row["id"],
-                "prompt": inference_prompt(task, payload, target, n_stages),
+                "prompt": inference_prompt(task, payload, target, n_stages, prompt_mode),
                 "payload": payload,
                 "reference": row["reference"] or teacher_answers.get(row["id"]),
             }

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
@@ -35,6 +36,7 @@ SUMMARY_HEADERS = (
     "Queries",
     "Correct",
     "Accuracy",
+    "95% interval",
     "Δ accuracy vs best baseline",
     "Mean output tokens",
     "Δ tokens",
@@ -43,7 +45,10 @@ SUMMARY_HEADERS = (
 
 class ComparePage(Page):
     title = "Compare"
-    subtitle = "Accuracy against output tokens: the goal is high accuracy with few tokens."
+    subtitle = (
+        "Accuracy against output tokens: the goal is high accuracy with few tokens. "
+        "Bars show each accuracy's 95% (Wilson) interval."
+    )
 
     def __init__(self, session: ProjectSession):
         super().__init__(session)
@@ -158,12 +163,15 @@ class ComparePage(Page):
             heights = [float(r[key] or 0) for r in rows]
             plot.addItem(pg.BarGraphItem(x=xs, height=heights, width=0.6, brushes=brushes))
             plot.getAxis("bottom").setTicks(ticks)
+        self.accuracy_plot.addItem(self._interval_bars(xs, rows))
         self.accuracy_plot.setYRange(0, 1)
         self.scatter_plot.clear()
         self.scatter_plot.getAxis("left").enableAutoSIPrefix(False)
         most = max(float(r["mean_output_tokens"] or 0) for r in rows) or 1.0
         self.scatter_plot.setXRange(0, most * 1.25)
         self.scatter_plot.setYRange(0, 1.05)
+        tokens = [float(r["mean_output_tokens"] or 0) for r in rows]
+        self.scatter_plot.addItem(self._interval_bars(tokens, rows, beam=most * 0.02))
         for i, r in enumerate(rows):
             x, y = float(r["mean_output_tokens"] or 0), float(r["accuracy"] or 0)
             self.scatter_plot.plot(
@@ -172,6 +180,29 @@ class ComparePage(Page):
             label = pg.TextItem(r["method"], anchor=(0, 1), color=brushes[i])
             label.setPos(x, y)
             self.scatter_plot.addItem(label)
+
+    @staticmethod
+    def _interval_bars(
+        xs: list[float] | list[int], rows: list[dict[str, Any]], beam: float = 0.15
+    ) -> pg.ErrorBarItem:
+        """Each accuracy's 95% Wilson interval as a vertical bar (none where unknown)."""
+        accuracy = [float(r["accuracy"] or 0) for r in rows]
+        low = [
+            a - (r["ci_low"] if r.get("ci_low") is not None else a)
+            for a, r in zip(accuracy, rows, strict=True)
+        ]
+        high = [
+            (r["ci_high"] if r.get("ci_high") is not None else a) - a
+            for a, r in zip(accuracy, rows, strict=True)
+        ]
+        return pg.ErrorBarItem(
+            x=np.asarray(xs, dtype=float),
+            y=np.asarray(accuracy),
+            top=np.asarray(high),
+            bottom=np.asarray(low),
+            beam=beam,
+            pen=pg.mkPen("#202124", width=1.5),
+        )
 
     def _fill_summary(self, rows: list[dict[str, Any]]) -> None:
         self.summary.setRowCount(len(rows))

@@ -18,6 +18,12 @@ def signed(value: float | None, unit: str, digits: int = 1) -> str:
     return "—" if value is None else f"{value:+.{digits}f}{unit}"
 
 
+def interval(row: dict[str, Any]) -> str:
+    """The 95% Wilson interval of the accuracy, "41.2–68.0%"; an em dash for none."""
+    low, high = row.get("ci_low"), row.get("ci_high")
+    return "—" if low is None or high is None else f"{low:.1%}–{high:.1%}"
+
+
 def summary_cells(row: dict[str, Any]) -> list[str]:
     """The table cells of one comparison row (see `SUMMARY_HEADERS` of the page)."""
     n = f"{row['n']}" if row["n"] == row["n_total"] else f"{row['n']} of {row['n_total']}"
@@ -30,6 +36,7 @@ def summary_cells(row: dict[str, Any]) -> list[str]:
         n,
         str(row["correct"]),
         accuracy,
+        interval(row),
         "best baseline" if best else signed(row["delta_accuracy_pts"], " pts"),
         "—" if tokens is None else f"{tokens:.1f}",
         "" if best else signed(row["delta_tokens_pct"], "%"),

@@ -13,7 +13,15 @@ from twt_gui.lazy_model import RowSource
 from twt_gui.pages.projects_ctl import query_text
 
 STATUSES = ("any", "kept", "not kept", "manual override", "not yet selected", "failed")
-PARSE_STATUSES = ("any", "ok", "no_confidence", "confidence_out_of_range", "no_answer", "empty")
+PARSE_STATUSES = (
+    "any",
+    "ok",
+    "no_confidence",
+    "confidence_out_of_range",
+    "no_answer",
+    "empty",
+    "truncated",
+)
 
 _FROM = """FROM generations g JOIN teachers t ON t.id = g.teacher_id
 LEFT JOIN selections s ON s.generation_id = g.id"""
