@@ -55,6 +55,11 @@ def list_refinements(
     return rows
 
 
+def job_summary(project: Project, job_id: int) -> str | None:
+    """The JSON summary of a finished refine job (None when it recorded none)."""
+    return repo.refine_summary(project, job_id)
+
+
 def _row(project: Project, refinement_id: int) -> dict[str, Any]:
     row = repo.get(project, refinement_id)
     if row is None:

@@ -82,3 +82,12 @@ def active_jobs(project: Project, kind: str) -> int:
             (kind,),
         )
     )
+
+
+def refine_summary(project: Project, job_id: int) -> str | None:
+    """The JSON summary a refine job recorded when it ended (its last `refine_done` event)."""
+    rows = project.rows(
+        "SELECT payload FROM job_events WHERE job_id = ? AND type = 'refine_done' ORDER BY id",
+        (job_id,),
+    )
+    return rows[-1]["payload"] if rows else None
