@@ -1,14 +1,14 @@
 """Refinement review: list, accept, reject, edit, redo; shared by `twt refinements` and the
 app's Refinement page.
 
-The rules that protect reviewed rows, in one place:
+The rules that protect reviewed rows live with their SQL in store/refinements_repo.py
+(the refine plan, the job's upsert and the training data all use them):
 
-* the refine job never touches an accepted, rejected or hand-edited row
-  (`hard.refine_plan.PROTECTED`, the upsert in hard/refine.py);
+* the refine job never touches an accepted, rejected or hand-edited row;
 * training on a round uses ok and accepted rows, and a hand edit of any row not rejected;
-  a rejected row never trains (`training.datasets.refined_rationales`);
+  a rejected row never trains;
 * redo sets a row back to `pending` (dropping its edit and review): the next refine job
-  asks its teacher again under a new cache key.
+  asks its teacher again under a new cache key (hard/refine_plan.py).
 
 So review refuses, with one line, what would be lost or have no effect: accepting a row
 without text, editing a rejected row (the edit would never train) or with no text, a
@@ -21,12 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 from twt_backend.errors import UsageError
-from twt_backend.hard.refine_plan import PROTECTED
 from twt_backend.store import Project
 from twt_backend.store import refinements_repo as repo
 
 STATUSES = repo.STATUSES
-assert set(PROTECTED) <= set(STATUSES)
 
 
 def token_count(text: str | None) -> int:
