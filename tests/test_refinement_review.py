@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from test_refine import FAST, labelled, server  # noqa: F401 - fixtures
 
+from tests.gui_helpers import settings  # noqa: F401 - fixture
 from twt_backend import jobs
 from twt_backend.cli import main
 from twt_backend.config import RefineConfig
@@ -159,3 +160,39 @@ def test_the_apps_review_goes_through_the_same_operations(refined: Project) -> N
     with pytest.raises(UsageError, match="already waiting"):
         ctl.redo(ids[3])
     assert [a["action"] for a in _audit(refined)] == ["accept", "reject", "edit", "redo"]
+
+
+def test_the_refinement_page_says_why_and_changes_nothing(
+    refined: Project,
+    qtbot,
+    settings,
+    monkeypatch,  # noqa: F811
+) -> None:
+    from twt_gui.main_window import MainWindow
+    from twt_gui.pages import refinement
+
+    warnings: list[str] = []
+    monkeypatch.setattr(
+        refinement.QMessageBox, "warning", lambda parent, title, text: warnings.append(text)
+    )
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.page("Projects").controller.open(refined.root)
+    try:
+        page = window.show_page("Refinement")
+        page.refresh()
+        rid = page.current_id()
+        assert rid == refined.scalar("SELECT MIN(id) FROM refinements")
+        page.accept()
+        assert _row(refined, rid)["status"] == "accepted" and warnings == []
+        page.accept()
+        assert warnings == [f"refinement {rid}: already accepted"]
+        page.reject()
+        page.editor.setPlainText("an edit of a rejected row")
+        page.save_edit()
+        assert "rejected rows never train" in warnings[-1]
+        assert _row(refined, rid)["edited_text"] is None
+        assert [a["action"] for a in _audit(refined)] == ["accept", "reject"]
+    finally:
+        window.session.close()
