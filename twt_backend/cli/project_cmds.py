@@ -84,8 +84,9 @@ def _import(args: argparse.Namespace) -> int:
     with Project.open(args.dir) as project:
         mapping = parse_mapping(args.map, project.task)
         result = import_queries(
-            project, args.file, args.format, args.split, mapping, args.source_id_field, limits
-        )
+            project, args.file, args.format, args.split, mapping,
+            source_id_field=args.source_id_field, limits=limits,
+        )  # fmt: skip
     print(result.summary())
     note = split_note(args.file, args.split, result)
     if note:

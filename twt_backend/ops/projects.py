@@ -9,14 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from twt_backend.importers import (
-    DEFAULT_LIMITS,
-    ImportResult,
-    Limits,
-    ParsedFile,
-    insert_queries,
-    parse_file,
-)
+from twt_backend.importers import ImportResult, ParsedFile, insert_queries, parse_file
 from twt_backend.store import Project, queries_repo
 
 _TEST_LIKE = re.compile(r"(^|[^a-z])(test|dev)([^a-z]|$)", re.IGNORECASE)
@@ -37,13 +30,13 @@ def parse_import(
     fmt: str = "auto",
     split: str | None = None,
     mapping: Mapping[str, str] | None = None,
-    source_id_field: str | None = None,
-    limits: Limits = DEFAULT_LIMITS,
+    **options: Any,
 ) -> ParsedFile:
     """Read and check every record of a data file for this project's task (nothing is
-    written); DataError `FILE:LINE: reason` on the first fault."""
+    written); DataError `FILE:LINE: reason` on the first fault. `options`:
+    source_id_field, limits (importers.parse_file)."""
     mapping = {k: v for k, v in (mapping or {}).items() if v} or None
-    return parse_file(path, project.task, fmt, split, mapping, source_id_field, limits)
+    return parse_file(path, project.task, fmt, split, mapping, **options)
 
 
 def insert_parsed(project: Project, parsed: ParsedFile) -> ImportResult:
@@ -51,18 +44,10 @@ def insert_parsed(project: Project, parsed: ParsedFile) -> ImportResult:
     return insert_queries(project, parsed)
 
 
-def import_queries(
-    project: Project,
-    path: str | Path,
-    fmt: str = "auto",
-    split: str | None = None,
-    mapping: Mapping[str, str] | None = None,
-    source_id_field: str | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-) -> ImportResult:
-    """Parse the whole file, then insert its queries: all or nothing."""
-    parsed = parse_import(project, path, fmt, split, mapping, source_id_field, limits)
-    return insert_parsed(project, parsed)
+def import_queries(project: Project, path: str | Path, *args: Any, **kwargs: Any) -> ImportResult:
+    """Parse the whole file (the arguments of `parse_import`), then insert its queries:
+    all or nothing."""
+    return insert_parsed(project, parse_import(project, path, *args, **kwargs))
 
 
 def split_note(path: str | Path, split: str | None, result: ImportResult) -> str | None:
