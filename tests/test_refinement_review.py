@@ -165,8 +165,8 @@ def test_the_apps_review_goes_through_the_same_operations(refined: Project) -> N
 def test_the_refinement_page_says_why_and_changes_nothing(
     refined: Project,
     qtbot,
-    settings,
-    monkeypatch,  # noqa: F811
+    settings,  # noqa: F811 - the fixture
+    monkeypatch,
 ) -> None:
     from twt_gui.main_window import MainWindow
     from twt_gui.pages import refinement
