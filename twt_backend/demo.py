@@ -43,7 +43,6 @@ from twt_backend.config import (
     SelectionConfig,
     TeacherConfig,
     TrainingConfig,
-    to_json,
 )
 from twt_backend.errors import TwtError, UsageError
 from twt_backend.importers import import_file
@@ -256,16 +255,12 @@ def demo_settings(task: str = DEMO_TASK) -> list[object]:
 
 def configure_demo(project: Project) -> None:
     """Add the demo teachers (keeping any of the same name) and save the demo settings."""
+    from twt_backend.ops.teachers import add_missing
     from twt_backend.settings import save_config
 
     now = utcnow()
-    with project.transaction() as conn:  # all or nothing: save_config joins this one
-        for config, enabled in demo_teachers(project.task):
-            conn.execute(
-                "INSERT OR IGNORE INTO teachers(name, provider, model, config, enabled,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (config.name, config.provider, config.model, to_json(config), int(enabled), now),
-            )
+    with project.transaction():  # all or nothing: the operations and save_config join this one
+        add_missing(project, demo_teachers(project.task))
         for settings in demo_settings(project.task):
             save_config(project, settings)
         project.set_meta("n_stages", "3")

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "twt_backend.cli.select_cmds",  # select, samples
     "twt_backend.cli.train_cmds",  # train
     "twt_backend.cli.refine_cmds",  # refine
+    "twt_backend.cli.refinement_cmds",  # refinements list/accept/reject/edit/redo
     "twt_backend.cli.pipeline_cmds",  # run
     "twt_backend.cli.eval_cmds",  # eval
     "twt_backend.cli.report_cmds",  # report, export

@@ -46,15 +46,16 @@ def _demo(args: argparse.Namespace) -> int:
         if not (root / DB_NAME).exists() and any(root.iterdir()):
             raise UsageError(f"{root}: a folder with other files in it; pick an empty one")
     path = ensure_demo_project(root, args.task)
-    with Project.open(path) as project:
-        splits = project.rows(
-            "SELECT split, COUNT(*) AS n FROM queries GROUP BY split ORDER BY split"
-        )
-        teachers = project.rows("SELECT name, provider, enabled FROM teachers ORDER BY id")
+    from twt_backend.ops.projects import project_summary
+    from twt_backend.ops.teachers import teacher_summaries
+
+    with Project.open(path, readonly=True) as project:
+        splits = project_summary(project)["splits"]
+        teachers = teacher_summaries(project)
     summary = {
         "project": str(path),
         "task": args.task,
-        "queries": {row["split"]: row["n"] for row in splits},
+        "queries": splits,
         "teachers": [
             {"name": t["name"], "provider": t["provider"], "enabled": bool(t["enabled"])}
             for t in teachers

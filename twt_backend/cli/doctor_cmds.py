@@ -67,6 +67,8 @@ def _restore(root: Path) -> int:
         state = result.replaced_problem or "it passed the checks"
         print(f"the replaced store ({state}) is kept in {result.aside}")
     with Project.open(root, readonly=True) as project:
-        queries = project.scalar("SELECT COUNT(*) FROM queries")
+        from twt_backend.ops.projects import query_count
+
+        queries = query_count(project)
         print(f"project {project.name!r} ({project.task}): {queries} queries")
     return 0

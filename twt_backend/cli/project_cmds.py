@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from twt_backend.errors import UsageError
-from twt_backend.importers import DEFAULT_LIMITS, FORMATS, Limits, import_file, parse_mapping
+from twt_backend.importers import DEFAULT_LIMITS, FORMATS, Limits, parse_mapping
 from twt_backend.importers.fields import SPLITS
 from twt_backend.store import TASKS, Project
-
-_TEST_LIKE = re.compile(r"(^|[^a-z])(test|dev)([^a-z]|$)", re.IGNORECASE)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -71,44 +67,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _init(args: argparse.Namespace) -> int:
-    with Project.create(args.dir, args.task, args.name) as project:
+    from twt_backend.ops.projects import create_project
+
+    with create_project(args.dir, args.task, args.name) as project:
         print(f"created {project.task} project {project.name!r} in {project.root}")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
+    from twt_backend.ops.projects import import_queries, split_note
+
     for flag in ("max_field_bytes", "max_file_bytes"):
         if getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')}: must be at least 1")
     limits = Limits(max_field_bytes=args.max_field_bytes, max_file_bytes=args.max_file_bytes)
     with Project.open(args.dir) as project:
         mapping = parse_mapping(args.map, project.task)
-        result = import_file(
-            project, args.file, args.format, args.split, mapping, args.source_id_field, limits
-        )
+        result = import_queries(
+            project, args.file, args.format, args.split, mapping,
+            source_id_field=args.source_id_field, limits=limits,
+        )  # fmt: skip
     print(result.summary())
-    if (
-        args.split is None
-        and result.splits.get("train")
-        and _TEST_LIKE.search(Path(args.file).name)
-    ):
-        print(
-            f"note: {Path(args.file).name} looks like a test or dev file but its queries went "
-            "to the train split; import it again with --split test if it is for evaluation",
-            file=sys.stderr,
-        )
+    note = split_note(args.file, args.split, result)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return 0
-
-
-def query_rows(project: Project, split: str | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT id, source_id, split, payload, reference FROM queries"
-    params: tuple[str, ...] = ()
-    if split:
-        sql, params = sql + " WHERE split = ?", (split,)
-    rows = project.rows(sql + " ORDER BY id", params)
-    for row in rows:
-        row["payload"] = json.loads(row["payload"])
-    return rows
 
 
 def summary_text(payload: dict[str, Any], width: int = 70) -> str:
@@ -118,8 +101,10 @@ def summary_text(payload: dict[str, Any], width: int = 70) -> str:
 
 
 def _queries(args: argparse.Namespace) -> int:
+    from twt_backend.ops.projects import list_queries
+
     with Project.open(args.dir, readonly=True) as project:
-        rows = query_rows(project, args.split)
+        rows = list_queries(project, args.split)
     try:
         _print_queries(rows, args.json)
     except BrokenPipeError:  # e.g. `twt queries DIR | head`: stop quietly

@@ -110,8 +110,8 @@ def _refine(args: argparse.Namespace) -> int:
         job_id = jobs.create_job(project, "refine", config, name=f"refine round {args.round}")
         code = run_foreground(project, job_id, quiet=args.quiet or args.json)
         if args.json:
-            events = project.rows(
-                "SELECT payload FROM job_events WHERE job_id=? AND type='refine_done'", (job_id,)
-            )
-            print(events[-1]["payload"] if events else json.dumps(None))
+            from twt_backend.ops.refinements import job_summary
+
+            summary = job_summary(project, job_id)
+            print(summary if summary is not None else json.dumps(None))
         return code

@@ -164,7 +164,7 @@ def _refuse(args: argparse.Namespace, names: tuple[str, ...], action: str) -> No
 
 
 def _override(args: argparse.Namespace) -> int:
-    from twt_backend.selection.curation import set_override
+    from twt_backend.ops.samples import override
 
     if args.rationale or args.rationale_file or args.answer:
         raise UsageError("twt samples override: use `twt samples edit` to change a sample")
@@ -172,13 +172,13 @@ def _override(args: argparse.Namespace) -> int:
         raise UsageError("twt samples override: give --accept, --reject or --clear")
     decision = "accept" if args.accept else "reject" if args.reject else None
     with Project.open(args.dir) as project:
-        set_override(project, args.id, decision, args.note)
+        override(project, [args.id], decision, args.note)
     print(f"generation {args.id}: {decision or 'automatic decision'}")
     return 0
 
 
 def _edit(args: argparse.Namespace) -> int:
-    from twt_backend.selection.curation import edit_sample
+    from twt_backend.ops.samples import edit
 
     if args.accept or args.reject or args.clear:
         raise UsageError("twt samples edit: use `twt samples override` to accept or reject")
@@ -191,13 +191,13 @@ def _edit(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"{args.rationale_file}: {exc.strerror}") from None
     with Project.open(args.dir) as project:
-        version = edit_sample(project, args.id, rationale, args.answer, args.note)
+        version = edit(project, args.id, rationale, args.answer, args.note)
     print(f"generation {args.id}: version {version}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    from twt_backend.selection.samples import list_samples
+    from twt_backend.ops.samples import list_samples
 
     selected = True if args.selected else False if args.rejected else None
     with Project.open(args.dir, readonly=True) as project:

@@ -10,9 +10,9 @@ import sys
 from typing import Any
 
 from twt_backend import secrets
-from twt_backend.config import TeacherConfig, finite_float, from_dict, stored_teacher, to_json
+from twt_backend.config import TeacherConfig, finite_float, from_dict
 from twt_backend.errors import UsageError
-from twt_backend.store import Project, utcnow
+from twt_backend.store import Project
 
 # Flags of `teacher add` come from TeacherConfig; these are positional or renamed.
 _SKIP = {"name"}
@@ -89,50 +89,23 @@ def _config_from_args(args: argparse.Namespace) -> TeacherConfig:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from twt_backend.ops.teachers import save_teacher
+
     config = _config_from_args(args)
     with Project.open(args.dir) as project:
-        exists = project.scalar("SELECT id FROM teachers WHERE name = ?", (config.name,))
-        if exists and not args.replace:
-            raise UsageError(f"a teacher named {config.name!r} exists; use --replace to change it")
-        with project.transaction() as conn:
-            if exists:
-                conn.execute(
-                    "UPDATE teachers SET provider=?, model=?, config=? WHERE id=?",
-                    (config.provider, config.model, to_json(config), exists),
-                )
-            else:
-                conn.execute(
-                    "INSERT INTO teachers(name, provider, model, config, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (config.name, config.provider, config.model, to_json(config), utcnow()),
-                )
+        saved = save_teacher(project, config, replace=args.replace)
     print(
-        f"{'replaced' if exists else 'added'} teacher {config.name} ({config.provider}: {config.model})"
+        f"{'replaced' if saved.replaced else 'added'} teacher {config.name}"
+        f" ({config.provider}: {config.model})"
     )
     return 0
 
 
-def teacher_rows(project: Project) -> list[dict[str, Any]]:
-    rows = project.rows(
-        "SELECT t.id, t.name, t.provider, t.model, t.config, t.enabled,"
-        " SUM(g.status = 'ok') AS ok, SUM(g.status = 'failed') AS failed,"
-        " COALESCE(SUM(g.cost_usd), 0) AS cost_usd"
-        " FROM teachers t LEFT JOIN generations g ON g.teacher_id = t.id"
-        " GROUP BY t.id ORDER BY t.id"
-    )
-    for row in rows:
-        row["config"] = dataclasses.asdict(stored_teacher(row["name"], row["config"]))
-        row["ok"], row["failed"] = int(row["ok"] or 0), int(row["failed"] or 0)
-    return rows
-
-
-def _key_source(config: dict[str, Any]) -> str:
-    return secrets.key_source(from_dict(TeacherConfig, config))
-
-
 def _list(args: argparse.Namespace) -> int:
+    from twt_backend.ops.teachers import key_source, teacher_table
+
     with Project.open(args.dir, readonly=True) as project:
-        rows = teacher_rows(project)
+        rows = teacher_table(project)
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True, allow_nan=False))
@@ -145,7 +118,7 @@ def _list(args: argparse.Namespace) -> int:
         cfg = row["config"]
         table.add_row(
             row["name"], row["provider"], row["model"], cfg.get("base_url") or "",
-            _key_source(cfg), str(cfg.get("concurrency")), str(row["ok"]), str(row["failed"]),
+            key_source(cfg), str(cfg.get("concurrency")), str(row["ok"]), str(row["failed"]),
             f"${row['cost_usd']:.4f}",
         )  # fmt: skip
     Console().print(table)
@@ -153,20 +126,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 # ---- teacher test --------------------------------------------------------------------------------
-def _load_config(project: Project, name: str) -> TeacherConfig:
-    raw = project.scalar("SELECT config FROM teachers WHERE name = ?", (name,))
-    if raw is None:
-        raise UsageError(f"no teacher named {name!r} in {project.root}")
-    return stored_teacher(name, raw)
-
-
 def _test(args: argparse.Namespace) -> int:
-    from twt_backend.teachers.check import sample_query, test_connection
+    from twt_backend.ops.teachers import load_teacher, test_teacher
 
     with Project.open(args.dir, readonly=True) as project:
-        config = _load_config(project, args.name)
-        query = sample_query(project)
-        result = asyncio.run(test_connection(project.task, config, query, project.root))
+        config = load_teacher(project, args.name)
+        result = asyncio.run(test_teacher(project, config))
     rationale = (result["rationale"] or "").replace("\n", " ")
     print(f"teacher {config.name}: ok in {result['latency_s']:.2f} s "
           f"({result['tokens_in']} tokens in, {result['tokens_out']} out)")  # fmt: skip

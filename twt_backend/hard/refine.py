@@ -34,30 +34,11 @@ from twt_backend.generation import LabelOptions, ProgressFn, Summary, label
 from twt_backend.hard.refine_plan import RefinePlan, Target, plan_round
 from twt_backend.hard.tokens import TokenCounter
 from twt_backend.jobs import JobCancelled, JobContext
-from twt_backend.store import Project, utcnow
+from twt_backend.store import Project, refinements_repo, utcnow
 from twt_backend.store.backup import backup_project
 
 ENGINE_KEYS = ("budget_usd", "backoff_initial_s", "backoff_max_s", "flush_s", "progress_s")
 JOB_KEYS = ("round", "student", "nproc", "generation", "n_stages", *ENGINE_KEYS)
-
-UPSERT = """
-INSERT INTO refinements(generation_id, round, method, student_output, refine_generation_id,
-    refined_text, status, tokens_original, tokens_refined, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (generation_id, round) DO UPDATE SET method = excluded.method,
-    student_output = excluded.student_output,
-    refine_generation_id = excluded.refine_generation_id, refined_text = excluded.refined_text,
-    status = excluded.status, tokens_original = excluded.tokens_original,
-    tokens_refined = excluded.tokens_refined, updated_at = excluded.updated_at
-WHERE refinements.status NOT IN ('accepted', 'rejected')
-    AND COALESCE(refinements.edited_text, '') = ''
-    AND (refinements.method IS NOT excluded.method
-        OR refinements.status IS NOT excluded.status
-        OR refinements.refined_text IS NOT excluded.refined_text
-        OR refinements.student_output IS NOT excluded.student_output
-        OR refinements.refine_generation_id IS NOT excluded.refine_generation_id
-        OR refinements.tokens_refined IS NOT excluded.tokens_refined)
-"""
 
 
 @dataclass
@@ -235,13 +216,7 @@ def write_rows(
                 now,
             )
         )  # fmt: skip
-    with project.transaction() as conn:
-        conn.executemany(UPSERT, rows)
-    counted = project.rows(
-        "SELECT status, COUNT(*) AS n FROM refinements WHERE round = ? GROUP BY status",
-        (plan.round,),
-    )
-    return {row["status"]: row["n"] for row in counted}
+    return refinements_repo.write_round(project, plan.round, rows)
 
 
 # ---- the job ---------------------------------------------------------------------------------

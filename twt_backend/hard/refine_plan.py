@@ -28,12 +28,12 @@ from twt_backend.generation import load_teachers, make_item, ok_hashes, request_
 from twt_backend.generation_lane import WorkItem
 from twt_backend.hard.refine_prompts import compress_messages, parse_rewrite, rewrite_messages
 from twt_backend.selection.samples import effective_samples
-from twt_backend.store import Project
+from twt_backend.store import Project, refinements_repo
 from twt_backend.tasks import get_task
 from twt_backend.training.datasets import refined_rationales
 
 PURPOSES = {"teacher": "refine", "compressor": "compress"}
-PROTECTED = ("accepted", "rejected")
+PROTECTED = refinements_repo.PROTECTED
 
 
 @dataclass
@@ -86,13 +86,7 @@ def student_outputs(project: Project, stage: int) -> dict[int, str]:
 
 def existing_rows(project: Project, round_: int) -> dict[int, dict[str, Any]]:
     """generation_id -> refinement row of the round, with its request's hash and status."""
-    rows = project.rows(
-        "SELECT r.*, g.request_hash AS prev_hash, g.status AS prev_status,"
-        " g.parse_status AS prev_parse FROM refinements r"
-        " LEFT JOIN generations g ON g.id = r.refine_generation_id WHERE r.round = ?",
-        (round_,),
-    )
-    return {row["generation_id"]: row for row in rows}
+    return refinements_repo.plan_rows(project, round_)
 
 
 def _teachers(
@@ -144,7 +138,7 @@ def plan_round(project: Project, round_: int, cfg: RefineConfig) -> RefinePlan:
             plan.without_student_output += 1
             continue
         row = rows.get(sample["generation_id"])
-        if row is not None and (row["status"] in PROTECTED or row["edited_text"]):
+        if row is not None and refinements_repo.is_protected(row):
             plan.protected += 1
             continue
         plan.targets.append(Target(sample, source, output))

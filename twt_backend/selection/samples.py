@@ -11,10 +11,7 @@ import json
 from typing import Any
 
 from twt_backend.store import Project
-
-EFFECTIVE_SELECTED = (
-    "CASE s.override WHEN 'accept' THEN 1 WHEN 'reject' THEN 0 ELSE COALESCE(s.selected, 0) END"
-)
+from twt_backend.store.samples_repo import EFFECTIVE_SELECTED
 
 _FROM = """
 FROM generations g

@@ -15,7 +15,7 @@ from typing import Any
 
 from twt_backend.errors import UsageError
 from twt_backend.selection.samples import effective_samples
-from twt_backend.store import Project
+from twt_backend.store import Project, refinements_repo
 from twt_backend.tasks import get_task, mode_for_stage
 from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
 
@@ -26,15 +26,9 @@ def refined_rationales(project: Project, round_: int) -> dict[int, str]:
     """generation_id -> refined rationale of a refinement round (edit wins over rewrite).
 
     Rows that are ok or accepted count, and so does a hand edit of a failed rewrite;
-    rejected rows never do.
+    rejected rows never do (the rule lives with the others in store/refinements_repo.py).
     """
-    rows = project.rows(
-        "SELECT generation_id, COALESCE(NULLIF(edited_text, ''), refined_text) AS text "
-        "FROM refinements WHERE round = ? AND (status IN ('ok', 'accepted') OR "
-        "(COALESCE(edited_text, '') != '' AND status != 'rejected'))",
-        (round_,),
-    )
-    return {row["generation_id"]: row["text"] for row in rows if row["text"]}
+    return refinements_repo.trained_texts(project, round_)
 
 
 def stage_examples(

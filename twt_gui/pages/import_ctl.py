@@ -6,15 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twt_backend.importers import (
-    DEFAULT_LIMITS,
-    ImportResult,
-    ParsedFile,
-    insert_queries,
-    parse_file,
-)
+from twt_backend.importers import DEFAULT_LIMITS, ImportResult, ParsedFile
 from twt_backend.importers.formats import COMMON_FIELDS, GENERIC_FIELDS
 from twt_backend.importers.readers import is_csv, read_records, read_text
+from twt_backend.ops import projects
 from twt_backend.store import Project
 
 PREVIEW_ROWS = 50
@@ -46,8 +41,7 @@ class ImportController:
 
     def parse(self, plan: ImportPlan) -> ParsedFile:
         """Parse and validate the whole file; raises DataError (`FILE:LINE: reason`)."""
-        mapping = {k: v for k, v in plan.mapping.items() if v}
-        return parse_file(plan.path, self.project.task, plan.fmt, plan.split, mapping or None)
+        return projects.parse_import(self.project, plan.path, plan.fmt, plan.split, plan.mapping)
 
     @staticmethod
     def preview_rows(parsed: ParsedFile) -> list[dict[str, Any]]:
@@ -57,4 +51,9 @@ class ImportController:
         ]
 
     def run(self, parsed: ParsedFile) -> ImportResult:
-        return insert_queries(self.project, parsed)
+        return projects.insert_parsed(self.project, parsed)
+
+    @staticmethod
+    def note(plan: ImportPlan, result: ImportResult) -> str | None:
+        """A warning when a test-like file went to the train split (as `twt import`)."""
+        return projects.split_note(plan.path, plan.split, result)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from twt_backend import jobs
+from twt_backend.ops import samples
+from twt_backend.ops.projects import query_count
+from twt_backend.ops.teachers import teacher_summaries
 from twt_backend.store import Project
 from twt_gui.pages.jobs_ctl import latest_job, start_job
 
@@ -14,14 +17,10 @@ class LabellingController:
         self.project = project
 
     def teachers(self) -> list[dict[str, Any]]:
-        return self.project.rows(
-            "SELECT id, name, provider, model, enabled FROM teachers ORDER BY id"
-        )
+        return teacher_summaries(self.project)
 
     def query_count(self, split: str | None) -> int:
-        if split:
-            return int(self.project.scalar("SELECT COUNT(*) FROM queries WHERE split=?", (split,)))
-        return int(self.project.scalar("SELECT COUNT(*) FROM queries"))
+        return query_count(self.project, split)
 
     def reattach(self) -> dict[str, Any] | None:
         """Mark dead workers interrupted, then return the labelling job to follow."""
@@ -56,26 +55,10 @@ class LabellingController:
         return jobs.get_job(self.project, job_id)
 
     def totals(self) -> dict[str, Any]:
-        row = self.project.rows(
-            "SELECT COUNT(*) AS n, SUM(status='ok') AS ok, SUM(status='failed') AS failed,"
-            " COALESCE(SUM(tokens_in), 0) AS tokens_in, COALESCE(SUM(tokens_out), 0) AS tokens_out,"
-            " COALESCE(SUM(cost_usd), 0) AS cost FROM generations WHERE purpose='label'"
-        )[0]
-        return {k: v or 0 for k, v in row.items()}
+        return samples.label_totals(self.project)
 
     def errors(self, limit: int = 500) -> list[dict[str, Any]]:
-        return self.project.rows(
-            "SELECT g.id, t.name AS teacher, g.query_id, g.attempts, g.error, g.updated_at"
-            " FROM generations g JOIN teachers t ON t.id = g.teacher_id"
-            " WHERE g.status='failed' AND g.purpose='label' ORDER BY g.id DESC LIMIT ?",
-            (limit,),
-        )
+        return samples.label_errors(self.project, limit)
 
     def failed_teachers(self) -> list[str]:
-        return [
-            r["name"]
-            for r in self.project.rows(
-                "SELECT DISTINCT t.name FROM generations g JOIN teachers t ON t.id = g.teacher_id"
-                " WHERE g.status='failed' AND g.purpose='label' ORDER BY t.name"
-            )
-        ]
+        return samples.failed_teachers(self.project)

@@ -8,6 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from twt_backend.ops.projects import project_summary, queries_page
 from twt_backend.store import Project
 from twt_gui.lazy_model import RowSource
 from twt_gui.session import ProjectSession
@@ -36,15 +37,8 @@ def query_text(payload: str | None) -> str:
 
 
 def queries_source(project: Project, split: str | None = None) -> RowSource:
-    where = "id > ?" + (" AND split = ?" if split else "")
-
     def fetch(after_id: int, limit: int) -> list[dict[str, Any]]:
-        params: tuple[Any, ...] = (after_id, split, limit) if split else (after_id, limit)
-        rows = project.rows(
-            f"SELECT id, source_id, split, payload, reference FROM queries WHERE {where} "
-            "ORDER BY id LIMIT ?",
-            params,
-        )
+        rows = queries_page(project, split, after_id, limit)
         for row in rows:
             row["text"] = query_text(row.pop("payload"))
         return rows
@@ -97,19 +91,7 @@ class ProjectsController:
         project = self.session.project
         if project is None:
             return {}
-        counts = {
-            row["split"]: row["n"]
-            for row in project.rows("SELECT split, COUNT(*) AS n FROM queries GROUP BY split")
-        }
-        return {
-            "name": project.name,
-            "task": project.task,
-            "root": str(project.root),
-            "splits": counts,
-            "queries": sum(counts.values()),
-            "teachers": project.scalar("SELECT COUNT(*) FROM teachers"),
-            "generations": project.scalar("SELECT COUNT(*) FROM generations"),
-        }
+        return project_summary(project)
 
     def queries(self, split: str | None = None) -> RowSource | None:
         project = self.session.project

@@ -172,7 +172,11 @@ class RefinementPage(Page):
         if refinement_id is None:
             return
         row = self.table.currentIndex().row()
-        action(refinement_id)
+        try:
+            action(refinement_id)
+        except TwtError as exc:  # a rule of ops.refinements: say it, change nothing
+            QMessageBox.warning(self, "Refinement", str(exc))
+            return
         self.model.reload()
         self.table.selectRow(row)
         self._show(self.table.currentIndex(), QModelIndex())

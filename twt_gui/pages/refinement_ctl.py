@@ -8,8 +8,9 @@ import html
 import re
 from typing import Any
 
+from twt_backend.ops import refinements
 from twt_backend.progress import job_progress
-from twt_backend.store import Project, utcnow
+from twt_backend.store import Project
 from twt_gui.lazy_model import RowSource
 from twt_gui.pages.jobs_ctl import latest_job, start_job
 
@@ -34,73 +35,36 @@ def word_diff_html(old: str, new: str) -> str:
     return "<div style='white-space:pre-wrap'>" + "".join(out) + "</div>"
 
 
-def token_count(text: str | None) -> int:
-    """Whitespace word count: a cheap stand-in when the stored token counts are missing."""
-    return len((text or "").split())
-
-
 class RefinementController:
+    """The Refinement page's adapter over twt_backend.ops.refinements (as `twt refinements`)."""
+
     def __init__(self, project: Project):
         self.project = project
 
     def count(self) -> int:
-        return int(self.project.scalar("SELECT COUNT(*) FROM refinements"))
+        return refinements.count(self.project)
 
     def source(self) -> RowSource:
         def fetch(after_id: int, limit: int) -> list[dict[str, Any]]:
-            return self.project.rows(
-                "SELECT r.id, r.generation_id, g.query_id, t.name AS teacher, r.round, r.method,"
-                " r.status, r.tokens_original, r.tokens_refined"
-                " FROM refinements r JOIN generations g ON g.id = r.generation_id"
-                " JOIN teachers t ON t.id = g.teacher_id WHERE r.id > ? ORDER BY r.id LIMIT ?",
-                (after_id, limit),
-            )
+            return refinements.list_refinements(self.project, after_id=after_id, limit=limit)
 
         return fetch
 
     def detail(self, refinement_id: int) -> dict[str, Any]:
-        row = self.project.rows(
-            "SELECT r.*, COALESCE(e.rationale, g.rationale) AS original FROM refinements r"
-            " JOIN generations g ON g.id = r.generation_id"
-            " LEFT JOIN sample_edits e ON e.generation_id = g.id AND e.version ="
-            " (SELECT MAX(version) FROM sample_edits WHERE generation_id = g.id)"
-            " WHERE r.id = ?",
-            (refinement_id,),
-        )[0]
-        row["refined"] = row["edited_text"] or row["refined_text"] or ""
-        row["tokens_original"] = row["tokens_original"] or token_count(row["original"])
-        row["tokens_refined"] = row["tokens_refined"] or token_count(row["refined"])
-        row["tokens_student"] = token_count(row["student_output"])
-        return row
-
-    def _update(
-        self, refinement_id: int, action: str, changes: dict[str, Any], note: str | None = None
-    ) -> None:
-        before = self.project.rows(
-            f"SELECT {', '.join(changes)} FROM refinements WHERE id=?", (refinement_id,)
-        )[0]
-        assignments = ", ".join(f"{k}=?" for k in changes)
-        with self.project.transaction() as conn:
-            conn.execute(
-                f"UPDATE refinements SET {assignments}, updated_at=? WHERE id=?",
-                (*changes.values(), utcnow(), refinement_id),
-            )
-            self.project.audit(action, "refinement", refinement_id, before, changes, note)
+        return refinements.detail(self.project, refinement_id)
 
     def accept(self, refinement_id: int) -> None:
-        self._update(refinement_id, "accept", {"status": "accepted"})
+        refinements.accept(self.project, refinement_id)
 
     def reject(self, refinement_id: int) -> None:
-        self._update(refinement_id, "reject", {"status": "rejected"})
+        refinements.reject(self.project, refinement_id)
 
     def edit(self, refinement_id: int, text: str, note: str | None = None) -> None:
-        self._update(
-            refinement_id, "edit", {"edited_text": text, "tokens_refined": token_count(text)}, note
-        )
+        refinements.edit(self.project, refinement_id, text, note)
 
     def redo(self, refinement_id: int) -> None:
         """Mark for another refinement request: the next refine job redoes pending rows."""
-        self._update(refinement_id, "redo", {"status": "pending", "edited_text": None})
+        refinements.redo(self.project, refinement_id)
 
     def job(self) -> dict[str, Any] | None:
         """The refinement job to follow: a running one, else the latest."""
