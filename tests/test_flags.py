@@ -253,3 +253,89 @@ def test_help_says_what_an_unset_flag_means(parsers) -> None:
     assert "the project's setting" in epochs and "4.0" in epochs and "at least 0" in epochs
     timeout = _action(parsers[("teacher", "add")], "--timeout").help or ""
     assert "project" not in timeout and "(default: 120.0)" in timeout
+
+
+# ---- the values reach the job config ---------------------------------------------------------
+def _argv_for(flags: Flags, spec: cfg.FieldSpec) -> list[str]:
+    flag = flags.flag(spec)
+    if spec.kind is bool:
+        return [flag if not spec.default else f"--no-{flag[2:]}"]
+    return [flag, _valid_text(spec)]
+
+
+def _expected(spec: cfg.FieldSpec, argv: list[str]) -> object:
+    return (not spec.default) if spec.kind is bool else spec.kind(argv[1])
+
+
+def test_every_train_flag_reaches_the_job_config(parsers) -> None:
+    from twt_backend.cli.train_cmds import train_job_config
+
+    parser = parsers[("train",)]
+    sections = {cfg.TrainingConfig: "training", cfg.LoraConfig: "lora", cfg.LaunchConfig: "launch"}
+    for flags in parser.config_flags:
+        for spec in flags.specs():
+            argv = _argv_for(flags, spec)
+            config = train_job_config(parser.parse_args(["DIR", "--stage", "1", *argv]))
+            assert config[sections[flags.cls]][spec.name] == _expected(spec, argv), argv
+
+
+def test_every_run_flag_reaches_the_pipeline_config(parsers) -> None:
+    from twt_backend.cli.pipeline_cmds import pipeline_config
+
+    parser = parsers[("run",)]
+    sections = {
+        cfg.TrainingConfig: "training",
+        cfg.LoraConfig: "lora",
+        cfg.GenerationConfig: "generation",
+        cfg.RefineConfig: "refine",
+    }
+    for flags in parser.config_flags:
+        for spec in flags.specs():
+            argv = _argv_for(flags, spec)
+            config = pipeline_config(parser.parse_args(["DIR", *argv]))
+            got = (
+                config["student"]
+                if spec.name == "student"
+                else config[sections[flags.cls]][spec.name]  # type: ignore[index]
+            )
+            assert got == _expected(spec, argv), argv
+
+
+def test_every_refine_flag_reaches_the_job_config(parsers, project) -> None:
+    from twt_backend.cli.refine_cmds import refine_job_config
+
+    parser = parsers[("refine",)]
+    for flags in parser.config_flags:
+        for spec in flags.specs():
+            argv = _argv_for(flags, spec)
+            config = refine_job_config(project, parser.parse_args(["DIR", *argv]))
+            got = config["generation"][spec.name] if flags.cls is cfg.GenerationConfig else None
+            got = config[spec.name] if got is None else got  # type: ignore[index]
+            assert got == _expected(spec, argv), argv
+
+
+# TeacherConfig values the generic sample value would not pass (checked when saved)
+TEACHER_VALUES = {"api_key_env": "MY_TEACHER_KEY", "base_url": "http://127.0.0.1:9/v1"}
+
+
+def test_every_teacher_add_flag_reaches_the_stored_teacher(parsers, project, capsys) -> None:
+    import json
+
+    from twt_backend.cli import main
+
+    flags = next(iter(parsers[("teacher", "add")].config_flags))
+    expected: dict[str, object] = {}
+    for i, spec in enumerate(flags.specs()):
+        argv = _argv_for(flags, spec)
+        if spec.name in TEACHER_VALUES:
+            argv[1] = TEACHER_VALUES[spec.name]
+        base = ["--provider", "openai", "--model", "m"]
+        assert main(["teacher", "add", str(project.root), f"t{i}", *base, *argv]) == 0
+        expected[f"t{i}"] = {**BASE_VALUES[("teacher", "add")], spec.name: _expected(spec, argv)}
+    capsys.readouterr()
+    assert main(["teacher", "list", str(project.root), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == len(expected)
+    for row in rows:
+        for name, value in expected[row["name"]].items():  # type: ignore[union-attr]
+            assert row["config"][name] == value, (row["name"], name)
