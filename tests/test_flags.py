@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
+from typing import Literal
 
 import pytest
 
@@ -339,3 +341,40 @@ def test_every_teacher_add_flag_reaches_the_stored_teacher(parsers, project, cap
     for row in rows:
         for name, value in expected[row["name"]].items():  # type: ignore[union-attr]
             assert row["config"][name] == value, (row["name"], name)
+
+
+# ---- the builder on its own ------------------------------------------------------------------
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclasses.dataclass
+class Knobs:
+    mode: Literal["fast", "exact"] = dataclasses.field(
+        default="fast", metadata={"help": "How.", "label": "Mode of work"}
+    )
+    color: Color = dataclasses.field(default=Color.RED, metadata={"help": "Which."})
+    steps: int | None = dataclasses.field(default=None, metadata={"help": "N.", "min": 1})
+    ratio: float = dataclasses.field(default=0.5, metadata={"help": "R.", "max": 1.0})
+    verbose: bool = dataclasses.field(default=False, metadata={"help": "Talk.", "flag": "loud"})
+
+
+def test_literal_enum_optional_and_renamed_fields() -> None:
+    specs = {s.name: s for s in cfg.field_specs(Knobs)}
+    assert specs["mode"].choices == ("fast", "exact") and specs["mode"].label == "Mode of work"
+    assert specs["color"].choices == ("red", "blue")
+    assert specs["steps"].kind is int and specs["steps"].optional
+    parser = argparse.ArgumentParser()
+    flags = Flags(Knobs, prefix="k-", unset_means="the stored value")
+    flags.add_to(parser)
+    args = parser.parse_args(["--k-mode", "exact", "--k-color", "blue", "--k-steps", "3"])
+    assert flags.values(args) == {"mode": "exact", "color": "blue", "steps": 3}
+    assert flags.values(parser.parse_args(["--k-loud", "--k-ratio", "1"])) == {
+        "verbose": True,
+        "ratio": 1.0,
+    }
+    assert "(default: the stored value; initially 0.5)" in _action(parser, "--k-ratio").help
+    assert "(default: the stored value)" in _action(parser, "--k-steps").help
+    with pytest.raises(SystemExit):  # plain argparse: exit 2 after its message
+        parser.parse_args(["--k-ratio", "1.5"])

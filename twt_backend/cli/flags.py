@@ -3,10 +3,11 @@ back to a partial config (the approach of TRL's `HfArgumentParser`).
 
 Each command says which dataclass it takes flags from, with `Flags(cls, ...)`: a flag prefix
 (`lora-` -> `--lora-rank`), the fields it exposes (`only`/`exclude`), where the values go in
-the namespace (`dest_prefix`), and whether an unset flag means the project's saved setting
-(`defaults="project"`, the usual case) or the dataclass default (`defaults="dataclass"`, e.g.
-`teacher add`). Names, types, choices, bounds and help come from `config.field_specs`, the
-same metadata the app's forms are built from (twt_gui/forms.py).
+the namespace (`dest_prefix`), and what an unset flag means: the project's saved setting
+(the usual case), something else named by `unset_means` (e.g. a teacher's stored value for
+an edit), or, with `unset_means=None`, the dataclass default (`teacher add`). Names, types,
+choices, bounds and help come from `config.field_specs`, the same metadata the app's forms
+are built from (twt_gui/forms.py): one new field = one edit in config.py.
 
     TRAIN = Flags(TrainingConfig, dest_prefix="cfg__training__")
     TRAIN.add_to(parser)           # --epochs X, --lr X, --group-by-length/--no-group-...
@@ -19,7 +20,7 @@ import argparse
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from twt_backend.config import FieldSpec, check_choice_and_bounds, field_specs
 from twt_backend.errors import UsageError
@@ -56,7 +57,8 @@ class Flags:
     exclude: tuple[str, ...] = ()
     dest_prefix: str | None = None  # namespace name: dest_prefix + field (default: flag name)
     required: tuple[str, ...] = ()
-    defaults: Literal["project", "dataclass"] = "project"
+    # what an unset flag means, for the help; None: the dataclass default (shown)
+    unset_means: str | None = "the project's setting"
     helps: Mapping[str, str] = field(default_factory=dict)  # command-specific help texts
 
     def __post_init__(self) -> None:
@@ -89,10 +91,10 @@ class Flags:
         default = _shown(spec.default)
         if spec.name in self.helps:
             pass  # a command's own help text says what its default is
-        elif self.defaults == "project" and spec.default is None:
-            text += " (default: the project's setting)"
-        elif self.defaults == "project":
-            text += f" (default: the project's setting; initially {default})"
+        elif self.unset_means is not None and spec.default is None:
+            text += f" (default: {self.unset_means})"
+        elif self.unset_means is not None:
+            text += f" (default: {self.unset_means}; initially {default})"
         elif spec.default is not None and spec.name not in self.required:
             text += f" (default: {default})"
         return text.replace("%", "%%")
@@ -127,7 +129,8 @@ class Flags:
             )
 
     def values(self, args: argparse.Namespace) -> dict[str, Any]:
-        """The fields whose flag was given: a partial config (field name -> value)."""
+        """The fields whose flag was given: a partial config (field name -> value; an Enum
+        field reads back as its value, the form configs are stored in as JSON)."""
         out = {}
         for spec in self.specs():
             value = getattr(args, self.dest(spec), None)

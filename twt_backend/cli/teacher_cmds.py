@@ -24,7 +24,7 @@ TEACHER_FLAGS = Flags(
     exclude=tuple(_SKIP),
     dest_prefix="",
     required=("provider", "model"),
-    defaults="dataclass",
+    unset_means=None,  # a new teacher starts from the dataclass defaults
 )
 
 
