@@ -233,6 +233,12 @@ class FieldSpec:
             return f"at least {self.min}"
         return f"at most {self.max}" if self.max is not None else ""
 
+    def help_with_range(self) -> str:
+        """The help, with the range of a number field (flag help, form tooltip)."""
+        bounds = self.bounds_text()
+        text = self.help.rstrip()
+        return f"{text} Range: {bounds}." if bounds and self.choices is None else text
+
 
 def _choices(hint: Any, meta: Any) -> tuple[Any, ...] | None:
     if meta.get("choices"):

@@ -13,11 +13,6 @@ from twt_backend.config import FieldSpec, field_specs, validate_fields
 from twt_backend.errors import UsageError
 
 
-def _tooltip(spec: FieldSpec) -> str:
-    bounds = spec.bounds_text()
-    return f"{spec.help} Range: {bounds}." if bounds and not spec.choices else spec.help
-
-
 class DataclassForm(QWidget):
     """Edits one config dataclass; `value()` returns a validated instance or None."""
 
@@ -32,9 +27,9 @@ class DataclassForm(QWidget):
         grid.setColumnStretch(1, 1)
         for row, spec in enumerate(self.specs):
             widget = self._widget(spec)
-            widget.setToolTip(_tooltip(spec))
+            widget.setToolTip(spec.help_with_range())
             label = QLabel(spec.label)
-            label.setToolTip(_tooltip(spec))
+            label.setToolTip(spec.help_with_range())
             error = QLabel(objectName="fieldError")
             error.setWordWrap(True)
             grid.addWidget(label, row, 0)

@@ -84,10 +84,7 @@ class Flags:
         return self.dest_prefix + spec.name
 
     def help(self, spec: FieldSpec) -> str:
-        text = self.helps.get(spec.name, spec.help).rstrip()
-        bounds = spec.bounds_text()
-        if bounds and spec.choices is None:
-            text += f" Range: {bounds}."
+        text = self.helps[spec.name] if spec.name in self.helps else spec.help_with_range()
         default = _shown(spec.default)
         if spec.name in self.helps:
             pass  # a command's own help text says what its default is
