@@ -269,21 +269,25 @@ def _expected(spec: cfg.FieldSpec, argv: list[str]) -> object:
     return (not spec.default) if spec.kind is bool else spec.kind(argv[1])
 
 
-def test_every_train_flag_reaches_the_job_config(parsers) -> None:
-    from twt_backend.cli.train_cmds import train_job_config
+def test_every_train_flag_reaches_the_config_sections(parsers) -> None:
+    from twt_backend.cli.train_cmds import config_from_args
 
     parser = parsers[("train",)]
     sections = {cfg.TrainingConfig: "training", cfg.LoraConfig: "lora", cfg.LaunchConfig: "launch"}
     for flags in parser.config_flags:
         for spec in flags.specs():
             argv = _argv_for(flags, spec)
-            config = train_job_config(parser.parse_args(["DIR", "--stage", "1", *argv]))
-            assert config[sections[flags.cls]][spec.name] == _expected(spec, argv), argv
+            config = config_from_args(parser.parse_args(["DIR", "--stage", "1", *argv]))
+            assert config[sections[flags.cls]] == {spec.name: _expected(spec, argv)}, argv
 
 
-def test_every_run_flag_reaches_the_pipeline_config(parsers) -> None:
-    from twt_backend.cli.pipeline_cmds import pipeline_config
+def test_every_run_flag_reaches_the_pipeline_options(parsers) -> None:
+    from twt_backend.cli import pipeline_cmds
 
+    # the flags -> pipeline options function (named pipeline_options on the ops branch)
+    pipeline_config = (
+        getattr(pipeline_cmds, "pipeline_options", None) or pipeline_cmds.pipeline_config
+    )
     parser = parsers[("run",)]
     sections = {
         cfg.TrainingConfig: "training",
