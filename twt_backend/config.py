@@ -205,10 +205,6 @@ class RefineConfig:
     fixed_length_tokens: int = _f(64, "Token budget of the fixed-length truncation.", min=1)
 
 
-def field_meta(cls: type, name: str) -> dict[str, Any]:
-    return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
-
-
 @dataclass(frozen=True)
 class FieldSpec:
     """What the CLI and the forms need to know of one config field, read from its type and
@@ -245,7 +241,7 @@ def _choices(hint: Any, meta: Any) -> tuple[Any, ...] | None:
         return tuple(meta["choices"])
     if typing.get_origin(hint) is Literal:
         return tuple(typing.get_args(hint))
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+    if isinstance(hint, type) and typing.get_origin(hint) is None and issubclass(hint, enum.Enum):
         return tuple(member.value for member in hint)
     return None
 
@@ -306,23 +302,6 @@ def finite_float(text: str) -> float:
     return value
 
 
-_NUMBER_KINDS: dict[type, dict[str, type]] = {}
-
-
-def _number_kinds(cls: type) -> dict[str, type]:
-    """Field name -> int or float, for the fields typed `int`/`float` (optionally None)."""
-    if cls not in _NUMBER_KINDS:
-        hints = typing.get_type_hints(cls)
-        kinds = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
-            base = args[0] if len(args) == 1 else hints[f.name]
-            if base in (int, float):
-                kinds[f.name] = base
-        _NUMBER_KINDS[cls] = kinds
-    return _NUMBER_KINDS[cls]
-
-
 def _check_number(name: str, kind: type, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UsageError(f"{name}: {value!r} is not a number")
@@ -335,13 +314,12 @@ def validate_fields(obj: Any) -> None:
     """Check types of numbers (finite: no NaN or infinity), choices and numeric bounds
     declared in the field metadata. Every config passes here: CLI flags, the app's forms,
     saved settings and configs read back from a project."""
-    kinds = _number_kinds(type(obj))
     for spec in field_specs(type(obj)):
         value = getattr(obj, spec.name)
         if value is None:
             continue
-        if spec.name in kinds:
-            _check_number(spec.name, kinds[spec.name], value)
+        if spec.kind in (int, float):
+            _check_number(spec.name, spec.kind, value)
         check_choice_and_bounds(spec, value)
 
 
