@@ -1,7 +1,10 @@
 """Configuration dataclasses with the paper's defaults.
 
-The CLI flags and the GUI forms are both built from these dataclasses: every field
-carries `metadata={"help": ...}` and, where useful, `choices`, `min`, `max`.
+The CLI flags (twt_backend/cli/flags.py) and the GUI forms (twt_gui/forms.py) are both
+built from these dataclasses, through `field_specs`: every field carries
+`metadata={"help": ...}` and, where useful, `choices` (or a `Literal`/`Enum` type), `min`,
+`max`, `flag` (its CLI name when not the field's) and `label` (its form label when not
+the field's). One new field = one edit here.
 Secrets never live here: a teacher names the environment variable (or keyring entry)
 that holds its key.
 """
@@ -10,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
+import functools
 import json
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from twt_backend.errors import UsageError
 from twt_backend.secrets import check_variable_name
@@ -62,9 +67,16 @@ class TeacherConfig:
     )
     price_in: float = _f(0.0, "Price in USD per million input tokens.", min=0.0)
     price_out: float = _f(0.0, "Price in USD per million output tokens.", min=0.0)
-    timeout_s: float = _f(120.0, "Timeout of one request in seconds.", min=0.1)
+    timeout_s: float = _f(
+        120.0, "Timeout of one request in seconds.", min=0.1, flag="timeout", label="Timeout (s)"
+    )
     max_retries: int = _f(6, "Retries of one request before it is stored as failed.", min=0)
-    use_batch_api: bool = _f(False, "Use the provider's batch API (about half the price, hours).")
+    use_batch_api: bool = _f(
+        False,
+        "Use the provider's batch API (about half the price, hours).",
+        flag="batch",
+        label="Use the batch API",
+    )
     logprobs: bool = _f(False, "Ask for token log-probabilities (for the logprob strategy).")
 
     def validate(self) -> None:
@@ -182,16 +194,95 @@ class GenerationConfig:
 @dataclass
 class RefineConfig:
     method: str = _f(
-        "teacher", "Compression method.", choices=("teacher", "fixed-length", "compressor")
+        "teacher",
+        "Compression method: teacher = rewrite towards the student's answer (paper); "
+        "compressor = shorten without the student; fixed-length = keep the first N tokens.",
+        choices=("teacher", "fixed-length", "compressor"),
     )
     teacher: str | None = _f(
-        None, "Refine with this teacher only (default: each sample's own teacher)."
+        None, "Refine with this teacher only (empty: each sample's own teacher)."
     )
     fixed_length_tokens: int = _f(64, "Token budget of the fixed-length truncation.", min=1)
 
 
-def field_meta(cls: type, name: str) -> dict[str, Any]:
-    return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
+@dataclass(frozen=True)
+class FieldSpec:
+    """What the CLI and the forms need to know of one config field, read from its type and
+    metadata: the one description both front ends are built from."""
+
+    name: str
+    kind: type  # bool, int, float or str
+    optional: bool  # None is allowed (an empty form field, an unset flag)
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None
+    min: float | None
+    max: float | None
+    flag: str  # the CLI name without dashes or prefix, e.g. "timeout" for timeout_s
+    label: str  # the form label
+
+    def bounds_text(self) -> str:
+        """'1 to 1024', 'at least 0', 'at most 2', or '' (for help texts and tooltips)."""
+        if self.min is not None and self.max is not None:
+            return f"{self.min} to {self.max}"
+        if self.min is not None:
+            return f"at least {self.min}"
+        return f"at most {self.max}" if self.max is not None else ""
+
+    def help_with_range(self) -> str:
+        """The help, with the range of a number field (flag help, form tooltip)."""
+        bounds = self.bounds_text()
+        text = self.help.rstrip()
+        return f"{text} Range: {bounds}." if bounds and self.choices is None else text
+
+
+def _choices(hint: Any, meta: Any) -> tuple[Any, ...] | None:
+    if meta.get("choices"):
+        return tuple(meta["choices"])
+    if typing.get_origin(hint) is Literal:
+        return tuple(typing.get_args(hint))
+    if isinstance(hint, type) and typing.get_origin(hint) is None and issubclass(hint, enum.Enum):
+        return tuple(member.value for member in hint)
+    return None
+
+
+@functools.cache
+def field_specs(cls: type) -> tuple[FieldSpec, ...]:
+    """The specs of a config dataclass's fields, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        if optional:
+            rest = [a for a in args if a is not type(None)]
+            hint = rest[0] if len(rest) == 1 else hint
+        choices = _choices(hint, f.metadata)
+        if choices is not None:
+            kind = type(choices[0])
+        elif hint in (bool, int, float, str):
+            kind = hint
+        else:
+            kind = str
+        default = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        specs.append(
+            FieldSpec(
+                name=f.name,
+                kind=kind,
+                optional=optional,
+                default=None if default is dataclasses.MISSING else default,
+                help=f.metadata.get("help", ""),
+                choices=choices,
+                min=f.metadata.get("min"),
+                max=f.metadata.get("max"),
+                flag=f.metadata.get("flag", f.name),
+                label=f.metadata.get("label", f.name.replace("_", " ").capitalize()),
+            )
+        )
+    return tuple(specs)
 
 
 def check_finite(name: str, value: Any) -> None:
@@ -211,23 +302,6 @@ def finite_float(text: str) -> float:
     return value
 
 
-_NUMBER_KINDS: dict[type, dict[str, type]] = {}
-
-
-def _number_kinds(cls: type) -> dict[str, type]:
-    """Field name -> int or float, for the fields typed `int`/`float` (optionally None)."""
-    if cls not in _NUMBER_KINDS:
-        hints = typing.get_type_hints(cls)
-        kinds = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
-            base = args[0] if len(args) == 1 else hints[f.name]
-            if base in (int, float):
-                kinds[f.name] = base
-        _NUMBER_KINDS[cls] = kinds
-    return _NUMBER_KINDS[cls]
-
-
 def _check_number(name: str, kind: type, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UsageError(f"{name}: {value!r} is not a number")
@@ -240,21 +314,27 @@ def validate_fields(obj: Any) -> None:
     """Check types of numbers (finite: no NaN or infinity), choices and numeric bounds
     declared in the field metadata. Every config passes here: CLI flags, the app's forms,
     saved settings and configs read back from a project."""
-    kinds = _number_kinds(type(obj))
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
+    for spec in field_specs(type(obj)):
+        value = getattr(obj, spec.name)
         if value is None:
             continue
-        if f.name in kinds:
-            _check_number(f.name, kinds[f.name], value)
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise UsageError(f"{f.name}: {value!r} is not one of {', '.join(map(str, choices))}")
-        low, high = f.metadata.get("min"), f.metadata.get("max")
-        if low is not None and isinstance(value, (int, float)) and value < low:
-            raise UsageError(f"{f.name}: {value} is below the minimum {low}")
-        if high is not None and isinstance(value, (int, float)) and value > high:
-            raise UsageError(f"{f.name}: {value} is above the maximum {high}")
+        if spec.kind in (int, float):
+            _check_number(spec.name, spec.kind, value)
+        check_choice_and_bounds(spec, value)
+
+
+def check_choice_and_bounds(spec: FieldSpec, value: Any) -> None:
+    """The choices and numeric bounds of a field's metadata (flags are checked here too)."""
+    name, choices = spec.name, spec.choices
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if choices and value not in choices:
+        raise UsageError(f"{name}: {value!r} is not one of {', '.join(map(str, choices))}")
+    low, high = spec.min, spec.max
+    if low is not None and isinstance(value, (int, float)) and value < low:
+        raise UsageError(f"{name}: {value} is below the minimum {low}")
+    if high is not None and isinstance(value, (int, float)) and value > high:
+        raise UsageError(f"{name}: {value} is above the maximum {high}")
 
 
 def stored_teacher(name: str, raw: str) -> TeacherConfig:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 
 from twt_backend import jobs
+from twt_backend.cli.flags import Flags, add_flags
 from twt_backend.cli.follow import run_foreground
-from twt_backend.config import finite_float
+from twt_backend.config import GenerationConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 from twt_backend.tasks.base import PROMPT_MODES
@@ -17,6 +18,11 @@ METHODS = (
     "stage0", "stage1", "stage2", "stage3", "stage4", "vanilla", "sft", "direct", "kd", "dss"
 )  # fmt: skip
 ALIASES = {"vanilla": 0, "sft": 1}  # full-reasoning SFT only is HaRD stage 1 itself
+# The config fields `twt eval` takes as flags (unset: the project's setting).
+EVAL_FLAGS = (
+    Flags(TrainingConfig, only=("student",)),
+    Flags(GenerationConfig, only=("max_new_tokens", "batch_size", "temperature", "engine")),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,18 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     ev.add_argument("--split", default="test", help="Query split to evaluate (default test).")
     ev.add_argument("--limit", type=int, help="Evaluate at most N queries.")
-    ev.add_argument("--student", help="Student model folder or name (default: the project's).")
+    add_flags(ev, *EVAL_FLAGS)
     ev.add_argument(
         "--nproc", type=int, default=1, help="Processes (one per GPU) sharing the work."
-    )
-    ev.add_argument("--max-new-tokens", type=int, help="Maximum new tokens (paper: 2048).")
-    ev.add_argument("--batch-size", type=int, help="Generation batch size.")
-    ev.add_argument("--temperature", type=finite_float, help="Sampling temperature (paper: 0).")
-    ev.add_argument(
-        "--engine",
-        choices=("hf", "vllm", "auto"),
-        help="Student-inference engine: hf (transformers), vllm (a vLLM server; see "
-        "docs/scaling-out.md), auto (vLLM where installed with a GPU). Default: the project's.",
     )
     ev.add_argument(
         "--prompt-mode",

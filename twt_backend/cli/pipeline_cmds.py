@@ -10,17 +10,23 @@ import argparse
 import dataclasses
 import json
 
-from twt_backend.config import TrainingConfig, field_meta, finite_float
+from twt_backend.cli.flags import Flags, add_flags
+from twt_backend.config import GenerationConfig, LoraConfig, RefineConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
-TRAINING_FLAGS = {
-    "epochs": finite_float,
-    "max_steps": int,
-    "batch_size": int,
-    "lr": finite_float,
-    "max_length": int,
-}
+# The config fields `twt run` takes as flags (unset: the project's setting).
+RUN_FLAGS = (
+    Flags(
+        TrainingConfig,
+        only=("student", "epochs", "max_steps", "batch_size", "lr", "max_length"),
+        dest_prefix="",
+    ),
+    Flags(LoraConfig, prefix="lora-", only=("rank",)),  # --lora-rank -> args.lora_rank
+    Flags(GenerationConfig, only=("max_new_tokens", "engine")),  # student answers, evaluations
+    Flags(RefineConfig, prefix="refine-", only=("method",)),  # --refine-method
+)
+TRAINING_FLAGS = tuple(n for n in RUN_FLAGS[0].only or () if n != "student")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,22 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--stages", type=int, choices=(3, 4), default=3, help="3 stages, or the four-stage variant."
     )
-    parser.add_argument("--student", help="Student model folder or name (default: project's).")
-    for name, kind in TRAINING_FLAGS.items():
-        help_text = field_meta(TrainingConfig, name)["help"]
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, help=help_text)
-    parser.add_argument("--lora-rank", type=int, help="LoRA rank r.")
+    add_flags(parser, *RUN_FLAGS)
     parser.add_argument("--nproc", type=int, default=1, help="Processes (GPUs) per step.")
     parser.add_argument("--limit", type=int, help="Evaluate at most N test queries per stage.")
-    parser.add_argument("--max-new-tokens", type=int, help="Student answer length limit.")
-    parser.add_argument(
-        "--engine",
-        choices=("hf", "vllm", "auto"),
-        help="Engine of the student answers and evaluations (default: the project's).",
-    )
-    parser.add_argument(
-        "--refine-method", choices=("teacher", "fixed-length", "compressor"), help="Refinement."
-    )
     parser.add_argument("--no-eval", action="store_true", help="Skip the evaluation steps.")
     parser.add_argument("--quiet", action="store_true", help="No progress display.")
     parser.add_argument("--json", action="store_true", help="Print the final job row as JSON.")

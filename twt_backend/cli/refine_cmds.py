@@ -11,9 +11,21 @@ import argparse
 import dataclasses
 import json
 
-from twt_backend.config import RefineConfig, finite_float
+from twt_backend.cli.flags import Flags, add_flags
+from twt_backend.config import GenerationConfig, RefineConfig, TrainingConfig, finite_float
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
+
+# The config fields `twt refine` takes as flags (unset: the project's setting).
+REFINE_FLAGS = (
+    Flags(RefineConfig),  # --method, --teacher, --fixed-length-tokens
+    Flags(
+        TrainingConfig,
+        only=("student",),
+        helps={"student": "Student model for the answers (default: the stage's)."},
+    ),
+    Flags(GenerationConfig, only=("max_new_tokens", "engine")),  # the student's answers
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,25 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "extra round). Cached requests are not sent again; reviewed rows are kept.",
     )
     parser.add_argument("dir", help="Project folder.")
-    parser.add_argument(
-        "--method",
-        choices=("teacher", "fixed-length", "compressor"),
-        help="teacher: rewrite towards the student's answer (paper); compressor: shorten "
-        "without the student; fixed-length: keep the first N tokens.",
-    )
-    parser.add_argument("--teacher", help="Refine with this teacher (default: each sample's own).")
-    parser.add_argument(
-        "--fixed-length-tokens", type=int, help="Token budget of --method fixed-length."
-    )
+    add_flags(parser, *REFINE_FLAGS)
     parser.add_argument("--round", type=int, default=1, choices=(1, 2), help="Refinement round.")
-    parser.add_argument("--student", help="Student model for the answers (default: the stage's).")
     parser.add_argument("--nproc", type=int, default=1, help="Processes for the student answers.")
-    parser.add_argument("--max-new-tokens", type=int, help="Student answer length limit.")
-    parser.add_argument(
-        "--engine",
-        choices=("hf", "vllm", "auto"),
-        help="Engine of the student answers (default: the project's); see `twt eval --help`.",
-    )
     parser.add_argument(
         "--budget", type=finite_float, dest="budget_usd", help="Stop at this spend (USD, > 0)."
     )

@@ -11,27 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from twt_backend.cli.flags import Flags
 from twt_backend.config import SelectionConfig
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
 SAMPLE_ACTIONS = ("override", "edit")
-
-
-def _add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One flag per config field (help, choices from its metadata); unset flags stay None."""
-    for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        meta = f.metadata
-        if isinstance(f.default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=meta["help"]
-            )
-            continue
-        kind = type(f.default) if f.default is not None else str
-        parser.add_argument(
-            flag, type=kind, default=None, choices=meta.get("choices"), help=meta["help"]
-        )
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Flags override the project's saved selection settings for this run.",
     )
     select.add_argument("dir", help="Project folder.")
-    _add_config_flags(select, SelectionConfig)
+    Flags(SelectionConfig, dest_prefix="").add_to(select)
     select.add_argument("--json", action="store_true", help="Print the result as one JSON object.")
     select.set_defaults(func=_select)
 

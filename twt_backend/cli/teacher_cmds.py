@@ -10,36 +10,22 @@ import sys
 from typing import Any
 
 from twt_backend import secrets
+from twt_backend.cli.flags import Flags
 from twt_backend.config import TeacherConfig, finite_float, from_dict
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
-# Flags of `teacher add` come from TeacherConfig; these are positional or renamed.
+# Flags of `teacher add` come from TeacherConfig (the name is positional; `flag` metadata
+# renames timeout_s to --timeout and use_batch_api to --batch); values land under the
+# field names.
 _SKIP = {"name"}
-_FLAG_NAMES = {"timeout_s": "timeout", "use_batch_api": "batch"}
-
-
-def _flag(name: str) -> str:
-    return "--" + _FLAG_NAMES.get(name, name).replace("_", "-")
-
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    for f in dataclasses.fields(TeacherConfig):
-        if f.name in _SKIP:
-            continue
-        help_text = f.metadata.get("help", "")
-        if f.default is False:
-            parser.add_argument(_flag(f.name), dest=f.name, action="store_true", help=help_text)
-            continue
-        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
-        parser.add_argument(
-            _flag(f.name),
-            dest=f.name,
-            type=kind,
-            choices=f.metadata.get("choices"),
-            required=f.name in ("provider", "model"),
-            help=help_text,
-        )
+TEACHER_FLAGS = Flags(
+    TeacherConfig,
+    exclude=tuple(_SKIP),
+    dest_prefix="",
+    required=("provider", "model"),
+    unset_means=None,  # a new teacher starts from the dataclass defaults
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add = actions.add_parser("add", help="Add a teacher (its key stays in the env or keyring).")
     add.add_argument("dir", help="Project folder.")
     add.add_argument("name", help="Teacher name, unique in the project.")
-    _add_config_flags(add)
+    TEACHER_FLAGS.add_to(add)
     add.add_argument("--replace", action="store_true", help="Replace a teacher of this name.")
     add.set_defaults(func=_add)
 

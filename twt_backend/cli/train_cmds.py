@@ -1,8 +1,8 @@
 """`twt train` (and, later, `twt refine` and `twt run`: one register function each).
 
-The flags come from the config dataclasses' fields and help (TrainingConfig: `--epochs`,
-`--lr`...; LoraConfig: `--lora-rank`...; LaunchConfig: `--nproc`, `--master-addr`...), so
-the CLI and the GUI forms share names, defaults, bounds and help.
+The flags come from the config dataclasses through the one flag builder (cli/flags.py;
+TrainingConfig: `--epochs`, `--lr`...; LoraConfig: `--lora-rank`...; LaunchConfig: `--nproc`,
+`--master-addr`...), so the CLI and the GUI forms share names, defaults, bounds and help.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from twt_backend import jobs
+from twt_backend.cli.flags import Flags
 from twt_backend.cli.follow import run_foreground
-from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig, finite_float
+from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 from twt_backend.training.settings import BASELINES
@@ -27,47 +27,25 @@ SECTIONS: dict[str, tuple[type, str]] = {
     "lora": (LoraConfig, "lora-"),
     "launch": (LaunchConfig, ""),
 }
-_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": finite_float, "str": str}
 
 
 def _dest(section: str, name: str) -> str:
     return f"cfg__{section}__{name}"
 
 
+def section_flags(section: str) -> Flags:
+    """The flags of one config section (all its fields; unset = the project's setting)."""
+    cls, prefix = SECTIONS[section]
+    return Flags(cls, prefix=prefix, dest_prefix=_dest(section, ""))
+
+
 def add_config_flags(parser: argparse.ArgumentParser, section: str) -> None:
     """One flag per dataclass field; unset flags stay out of the job config."""
-    cls, prefix = SECTIONS[section]
-    for field in dataclasses.fields(cls):
-        flag = "--" + prefix + field.name.replace("_", "-")
-        meta = field.metadata
-        kind = str(field.type).replace(" | None", "")
-        help_text = f"{meta.get('help', '')} (default: {field.default})"
-        common: dict[str, Any] = {"dest": _dest(section, field.name), "default": None}
-        if kind == "bool":
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, help=help_text, **common
-            )
-            continue
-        parser.add_argument(
-            flag,
-            type=_TYPES.get(kind, str),
-            choices=meta.get("choices"),
-            metavar=field.name.upper(),
-            help=help_text,
-            **common,
-        )
+    section_flags(section).add_to(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    config: dict[str, dict[str, Any]] = {}
-    for section, (cls, _) in SECTIONS.items():
-        values = {
-            f.name: getattr(args, _dest(section, f.name))
-            for f in dataclasses.fields(cls)
-            if getattr(args, _dest(section, f.name), None) is not None
-        }
-        config[section] = values
-    return config
+    return {section: section_flags(section).values(args) for section in SECTIONS}
 
 
 def _target(config: dict[str, Any]) -> tuple[Any, Any]:
