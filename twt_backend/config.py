@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import math
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -220,8 +221,10 @@ def _number_kinds(cls: type) -> dict[str, type]:
         hints = typing.get_type_hints(cls)
         kinds = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            args = [a for a in typing.get_args(hints[f.name]) if a is not type(None)]
-            base = args[0] if len(args) == 1 else hints[f.name]
+            hint = hints[f.name]
+            optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+            args = [a for a in typing.get_args(hint) if a is not type(None)] if optional else []
+            base = args[0] if len(args) == 1 else hint  # list[int] is no number
             if base in (int, float):
                 kinds[f.name] = base
         _NUMBER_KINDS[cls] = kinds

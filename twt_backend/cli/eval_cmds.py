@@ -45,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "direct (untrained, told to answer directly), kd (standard KD), dss (distilling "
         "step-by-step).",
     )
+    which.add_argument(
+        "--teacher",
+        metavar="NAME",
+        help="A teacher answers the split through the labelling engine (cached answers are "
+        "reused); stored as method teacher:NAME, shown in reports like the paper's teacher "
+        "rows and copied into every named run.",
+    )
     ev.add_argument("--split", default="test", help="Query split to evaluate (default test).")
     ev.add_argument("--limit", type=int, help="Evaluate at most N queries.")
     ev.add_argument("--student", help="Student model folder or name (default: the project's).")
@@ -90,6 +97,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--limit: must be at least 1")
     if args.nproc < 1:
         raise UsageError("--nproc: must be at least 1")
+    if args.teacher:
+        return _eval_teacher(args)
     target = eval_target(args)
     with Project.open(args.dir) as project:
         config = eval_job_config(
@@ -110,3 +119,16 @@ def _eval(args: argparse.Namespace) -> int:
         check_engine(config["generation"]["engine"])  # vllm asked for and absent: exit 2
         job_id = jobs.create_job(project, "eval", config, name=f"eval {config['method']}")
         return run_foreground(project, job_id)
+
+
+def _eval_teacher(args: argparse.Namespace) -> int:
+    from twt_backend.evaluation import teacher_eval
+
+    with Project.open(args.dir) as project:
+        config = teacher_eval.label_config(project, args.teacher, args.split, args.limit)
+        job_id = jobs.create_job(project, "generate", config, name=f"eval teacher {args.teacher}")
+        code = run_foreground(project, job_id)
+        score = teacher_eval.store_scores(project, args.teacher, args.split, args.limit)
+        teacher_eval.share_with_runs(project)
+    print(score.message)
+    return code
