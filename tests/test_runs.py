@@ -155,3 +155,104 @@ def test_a_refused_run_leaves_the_project_as_it_was(project, capsys) -> None:
     assert not (project.root / "artifacts" / "runs").exists()
     assert main(["report", str(project.root), "--runs", "nope", "--json"]) == 2
     assert "no run named 'nope'" in capsys.readouterr().err
+
+
+ABLATIONS = {  # the paper's table: the run's CLI settings
+    "four-stage": ["--stages", "4"],  # Table 3
+    "single": ["--teacher", "gpt"],  # Table 4
+    "quality": ["--strategy", "quality"],  # Table 5
+    "diversity": ["--strategy", "dcrs", "--threshold", "0"],  # Table 5
+    "truncate": ["--refine-method", "fixed-length"],  # Table 6
+    "no-compression": ["--skip-stage", "2"],  # Table 7
+}
+
+
+def test_every_ablation_is_a_named_run_with_its_own_plan(tmp_path) -> None:
+    from gui_helpers import add_labels, add_queries
+
+    from twt_backend.cli import build_parser
+    from twt_backend.cli.pipeline_cmds import pipeline_config
+    from twt_backend.hard import steps
+    from twt_backend.ops import runs
+    from twt_backend.pipeline import build_steps, options_from
+
+    project = Project.create(tmp_path / "p", "math")
+    add_queries(project, 5)
+    add_labels(project, ["gpt", "mis", "lla"], with_selection=False)
+    plans, stores = {}, {}
+    for name, flags in ABLATIONS.items():
+        args = build_parser().parse_args(["run", str(project.root), "--name", name, *flags])
+        config = pipeline_config(args)
+        settings = runs.run_settings(
+            config, runs.selection_overrides(args.strategy, args.threshold), args.teacher
+        )
+        with runs.prepare_run(project, name, settings) as run:
+            options = options_from(config)
+            plans[name] = [s.name for s in build_steps(run, options)]
+            stores[name] = {
+                "selection": steps.selection_config(run),
+                "refine": steps.refine_config(run, options, 1)["method"],
+                "teachers": sorted(
+                    r["name"]
+                    for r in run.rows(
+                        "SELECT DISTINCT t.name FROM generations g JOIN teachers t "
+                        "ON t.id = g.teacher_id"
+                    )
+                ),
+            }
+    project.close()
+    trained = {n: [s for s in p if s.startswith("train")] for n, p in plans.items()}
+    assert trained["four-stage"] == [f"train stage {s}" for s in (1, 2, 3, 4)]
+    assert "refinement round 2" in plans["four-stage"]
+    assert trained["no-compression"] == ["train stage 1", "train stage 3"]
+    assert not any(s.startswith("refinement") for s in plans["no-compression"])
+    assert trained["quality"] == ["train stage 1", "train stage 2", "train stage 3"]
+    assert all("labelling" not in p for p in plans.values())  # the labels are shared
+    assert stores["single"]["teachers"] == ["gpt"]
+    assert stores["quality"]["teachers"] == ["gpt", "lla", "mis"]
+    assert stores["quality"]["selection"]["strategy"] == "quality"
+    assert (stores["diversity"]["selection"]["strategy"],
+            stores["diversity"]["selection"]["threshold"]) == ("dcrs", 0.0)  # fmt: skip
+    assert stores["four-stage"]["selection"]["strategy"] == "dcrs"
+    assert stores["truncate"]["refine"] == "fixed-length"
+    assert stores["quality"]["refine"] == "teacher"
+
+
+def _results(store: Project, method: str, correct: list[int], tokens: int) -> None:
+    from twt_backend.store import utcnow
+
+    with store.transaction() as conn:
+        for qid, ok in enumerate(correct, start=1):
+            conn.execute(
+                "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct,"
+                " created_at) VALUES (?, ?, 'out', '1', ?, ?, ?)",
+                (method, qid, tokens, ok, utcnow()),
+            )
+
+
+def test_report_of_two_projects_and_their_runs(tmp_path, capsys) -> None:
+    roots = []
+    for i, name in enumerate(("p1", "p2")):
+        with Project.create(tmp_path / name, "math") as project:
+            seed_queries(project, 4, split="test")
+            _results(project, "stage0", [1, 0, 0, 0], 200)
+            with variants.create_run(project, "nocomp", {}) as run:
+                _results(run, "stage0", [1, 0, 0, 0], 200)
+                _results(run, "stage3", [1, 1, i, 0], 20)
+            roots.append(str(project.root))
+    assert main(["report", *roots, "--runs", "main,nocomp", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(Path(r["project"]).name, r["run"], r["method"]) for r in rows] == [
+        ("p1", "main", "stage0"), ("p1", "nocomp", "stage0"), ("p1", "nocomp", "stage3"),
+        ("p2", "main", "stage0"), ("p2", "nocomp", "stage0"), ("p2", "nocomp", "stage3"),
+    ]  # fmt: skip
+    stage3 = [r for r in rows if r["method"] == "stage3"]
+    assert [r["accuracy"] for r in stage3] == [0.5, 0.75]
+    assert [r["delta_tokens_pct"] for r in stage3] == [-90.0, -90.0]  # against stage 0
+    assert main(["report", roots[0], "--runs", "nocomp"]) == 0
+    out = capsys.readouterr().out
+    assert "run nocomp" in out and "TwT stage 3" in out
+    with Project.open(roots[0]) as first:
+        assert (
+            variants.run_root(first, "nocomp") / "artifacts" / "report" / "report.html"
+        ).is_file()
