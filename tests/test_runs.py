@@ -153,6 +153,11 @@ def test_a_refused_run_leaves_the_project_as_it_was(project, capsys) -> None:
     assert "add --name" in capsys.readouterr().err
     assert [r["name"] for r in variants.list_runs(project)] == ["main"]
     assert not (project.root / "artifacts" / "runs").exists()
+    assert main(["eval", str(project.root), "--teacher", "nope"]) == 2
+    assert "no teacher named nope" in capsys.readouterr().err
+    assert main(["eval", str(project.root), "--teacher", "gpt", "--prompt-mode", "answer"]) == 2
+    assert "--prompt-mode apply to a student" in capsys.readouterr().err
+    assert project.scalar("SELECT COUNT(*) FROM jobs") == 0
     assert main(["report", str(project.root), "--runs", "nope", "--json"]) == 2
     assert "no run named 'nope'" in capsys.readouterr().err
 

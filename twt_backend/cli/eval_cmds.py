@@ -124,6 +124,14 @@ def _eval(args: argparse.Namespace) -> int:
 def _eval_teacher(args: argparse.Namespace) -> int:
     from twt_backend.evaluation import teacher_eval
 
+    student_only = ("student", "max_new_tokens", "batch_size", "temperature", "engine")
+    given = [f"--{f.replace('_', '-')}" for f in (*student_only, "prompt_mode") if getattr(args, f)]
+    if given or args.nproc != 1:
+        raise UsageError(
+            f"--teacher: {', '.join(given) or '--nproc'} apply to a student; the teacher is "
+            "asked with its labelling prompt and settings (`twt teacher add ... --replace`)"
+        )
+
     with Project.open(args.dir) as project:
         config = teacher_eval.label_config(project, args.teacher, args.split, args.limit)
         job_id = jobs.create_job(project, "generate", config, name=f"eval teacher {args.teacher}")
