@@ -40,13 +40,18 @@ class Step:
 
 def build_steps(project: Project, options: Options) -> list[Step]:
     n = options.n_stages
+    stages = options.trained_stages()
     plan = [
         Step("labelling", "generate", lambda p: st.labels_pending(p) > 0,
              lambda p: asdict(LabelOptions())),
+    ] if options.label else []  # fmt: skip
+    plan += [
         Step("selection", "select", lambda p: not st.selection_current(p), st.selection_config),
         _train(options, 1),
     ]  # fmt: skip
     for k in range(1, n - 1):
+        if k + 1 not in stages:
+            continue  # a skipped compression stage: no answers, no rewrites, no training
         plan += [
             Step(f"student answers stage {k}", "infer",
                  partial(st.answers_missing, options=options, stage=k),
@@ -61,7 +66,7 @@ def build_steps(project: Project, options: Options) -> list[Step]:
         plan += [
             Step(f"eval stage {s}", "eval", partial(st.eval_missing, options=options, stage=s),
                  partial(st.eval_config, options=options, stage=s))
-            for s in range(n + 1)
+            for s in [0, *stages]
         ]  # fmt: skip
     return plan
 
@@ -82,6 +87,17 @@ def options_from(config: dict[str, Any]) -> Options:
         raise UsageError(f"n_stages: {options.n_stages} is not 3 or 4")
     if options.nproc < 1:
         raise UsageError("nproc: must be at least 1")
+    for stage in options.skip_stages:
+        if not 1 < stage < options.n_stages:
+            raise UsageError(
+                f"skip stage {stage}: only a compressed stage (2..{options.n_stages - 1}) can "
+                "be left out"
+            )
+    for stage in options.trained_stages()[1:-1]:
+        if stage - 1 not in options.trained_stages():
+            raise UsageError(
+                f"stage {stage} rewrites towards stage {stage - 1}'s answers: skip both or neither"
+            )
     return options
 
 

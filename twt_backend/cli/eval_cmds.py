@@ -51,6 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "direct (untrained, told to answer directly), kd (standard KD), dss (distilling "
         "step-by-step).",
     )
+    which.add_argument(
+        "--teacher",
+        metavar="NAME",
+        help="A teacher answers the split through the labelling engine (cached answers are "
+        "reused); stored as method teacher:NAME, shown in reports like the paper's teacher "
+        "rows and copied into every named run.",
+    )
     ev.add_argument("--split", default="test", help="Query split to evaluate (default test).")
     ev.add_argument("--limit", type=int, help="Evaluate at most N queries.")
     add_flags(ev, *EVAL_FLAGS)
@@ -87,6 +94,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--limit: must be at least 1")
     if args.nproc < 1:
         raise UsageError("--nproc: must be at least 1")
+    if args.teacher:
+        return _eval_teacher(args)
     target = eval_target(args)
     with Project.open(args.dir) as project:
         config = eval_job_config(
@@ -107,3 +116,24 @@ def _eval(args: argparse.Namespace) -> int:
         check_engine(config["generation"]["engine"])  # vllm asked for and absent: exit 2
         job_id = jobs.create_job(project, "eval", config, name=f"eval {config['method']}")
         return run_foreground(project, job_id)
+
+
+def _eval_teacher(args: argparse.Namespace) -> int:
+    from twt_backend.evaluation import teacher_eval
+
+    student_only = ("student", "max_new_tokens", "batch_size", "temperature", "engine")
+    given = [f"--{f.replace('_', '-')}" for f in (*student_only, "prompt_mode") if getattr(args, f)]
+    if given or args.nproc != 1:
+        raise UsageError(
+            f"--teacher: {', '.join(given) or '--nproc'} apply to a student; the teacher is "
+            "asked with its labelling prompt and settings (`twt teacher add ... --replace`)"
+        )
+
+    with Project.open(args.dir) as project:
+        config = teacher_eval.label_config(project, args.teacher, args.split, args.limit)
+        job_id = jobs.create_job(project, "generate", config, name=f"eval teacher {args.teacher}")
+        code = run_foreground(project, job_id)
+        score = teacher_eval.store_scores(project, args.teacher, args.split, args.limit)
+        teacher_eval.share_with_runs(project)
+    print(score.message)
+    return code

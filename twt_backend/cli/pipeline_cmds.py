@@ -1,7 +1,10 @@
 """`twt run`: the whole pipeline as one job in the foreground; resumable, skips finished steps.
+`twt variants DIR`: the project's named runs.
 
 Settings come from the project (GUI Setup page); the flags override them for this run.
-Ctrl-C cancels the running step cleanly; `twt run` again resumes.
+Ctrl-C cancels the running step cleanly; `twt run` again resumes. With `--name NAME` the
+pipeline runs as a named run (variant) of the project, in a store of its own that shares
+the project's labels (see `store.variants`): the paper's ablations, side by side.
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ import dataclasses
 import json
 
 from twt_backend.cli.flags import Flags, add_flags
-from twt_backend.config import GenerationConfig, LoraConfig, RefineConfig, TrainingConfig
+from twt_backend.config import (
+    GenerationConfig,
+    LoraConfig,
+    RefineConfig,
+    SelectionConfig,
+    TrainingConfig,
+)
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
 
@@ -25,6 +34,15 @@ RUN_FLAGS = (
     Flags(LoraConfig, prefix="lora-", only=("rank",)),  # --lora-rank -> args.lora_rank
     Flags(GenerationConfig, only=("max_new_tokens", "engine")),  # student answers, evaluations
     Flags(RefineConfig, prefix="refine-", only=("method",)),  # --refine-method
+)
+RUN_SELECTION_FLAGS = Flags(  # only with --name: a named run's own selection
+    SelectionConfig,
+    only=("strategy", "threshold"),
+    helps={
+        "strategy": "With --name: selection strategy of the run (dcrs with --threshold 0 is "
+        "diversity only; quality is the confidence threshold only).",
+        "threshold": "With --name: the run's quality threshold s.",
+    },
 )
 TRAINING_FLAGS = tuple(n for n in RUN_FLAGS[0].only or () if n != "student")
 
@@ -44,10 +62,41 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_flags(parser, *RUN_FLAGS)
     parser.add_argument("--nproc", type=int, default=1, help="Processes (GPUs) per step.")
     parser.add_argument("--limit", type=int, help="Evaluate at most N test queries per stage.")
+    parser.add_argument(
+        "--skip-stage",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="Leave out compressed stage N: --skip-stage 2 trains stage 3 straight from "
+        "stage 1 (the paper's run without the compression stage). Repeatable.",
+    )
+    parser.add_argument(
+        "--name",
+        help="Run the pipeline as the named run (variant) NAME of the project: its own "
+        "selection, rewrites, adapters and evaluations under DIR/artifacts/runs/NAME, the "
+        "project's labels shared. Made on first use; the same command resumes it.",
+    )
+    parser.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="With --name: select from these teachers' labels only (single-teacher "
+        "ablation). Repeatable; default every enabled teacher.",
+    )
+    add_flags(parser, RUN_SELECTION_FLAGS)
     parser.add_argument("--no-eval", action="store_true", help="Skip the evaluation steps.")
     parser.add_argument("--quiet", action="store_true", help="No progress display.")
     parser.add_argument("--json", action="store_true", help="Print the final job row as JSON.")
     parser.set_defaults(func=_run)
+
+    variants = sub.add_parser(
+        "variants", help="List the project's named runs (twt run --name) and their state."
+    )
+    variants.add_argument("dir", help="Project folder.")
+    variants.add_argument("--json", action="store_true", help="Print the runs as JSON.")
+    variants.set_defaults(func=_variants)
 
 
 def pipeline_config(args: argparse.Namespace) -> dict[str, object]:
@@ -69,6 +118,8 @@ def pipeline_config(args: argparse.Namespace) -> dict[str, object]:
         nproc=args.nproc,
         limit=args.limit,
         evaluate=not args.no_eval,
+        skip_stages=sorted(set(args.skip_stage)),
+        label=not args.name,  # a named run shares the project's labels
     )
     config = dataclasses.asdict(options)
     options_from(config)  # validated before a job exists
@@ -83,20 +134,61 @@ def _refuse_concurrent(project: Project, config: dict[str, object]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from twt_backend import jobs
-    from twt_backend.cli.follow import run_foreground
     from twt_backend.config import GenerationConfig
     from twt_backend.evaluation.vllm_server import check_engine
     from twt_backend.settings import load_config
 
     config = pipeline_config(args)
+    if not args.name and (args.teacher or args.strategy or args.threshold is not None):
+        raise UsageError("--teacher, --strategy and --threshold make a named run: add --name")
     with Project.open(args.dir) as project:
         check_engine(args.engine or load_config(project, GenerationConfig).engine)
         if not project.scalar("SELECT COUNT(*) FROM queries WHERE split='train'"):
             raise UsageError(f"{args.dir}: no train queries; import some with `twt import`")
-        _refuse_concurrent(project, config)
-        job_id = jobs.create_job(project, "pipeline", config, name="pipeline")
-        code = run_foreground(project, job_id, quiet=args.quiet or args.json)
-        if args.json:
-            print(json.dumps(jobs.get_job(project, job_id), sort_keys=True, default=str))
-        return code
+        if not args.name:
+            return _follow(project, config, args)
+        from twt_backend.ops import runs
+
+        settings = runs.run_settings(
+            config, runs.selection_overrides(args.strategy, args.threshold), args.teacher
+        )
+        with runs.prepare_run(project, args.name, settings) as run:
+            if not args.quiet and not args.json:
+                print(f"run {args.name}: {run.root}")
+            return _follow(run, config, args)
+
+
+def _follow(project: Project, config: dict[str, object], args: argparse.Namespace) -> int:
+    from twt_backend import jobs
+    from twt_backend.cli.follow import run_foreground
+
+    _refuse_concurrent(project, config)
+    job_id = jobs.create_job(project, "pipeline", config, name="pipeline")
+    code = run_foreground(project, job_id, quiet=args.quiet or args.json)
+    if args.json:
+        print(json.dumps(jobs.get_job(project, job_id), sort_keys=True, default=str))
+    return code
+
+
+def _variants(args: argparse.Namespace) -> int:
+    from twt_backend.ops.runs import runs_summary
+
+    with Project.open(args.dir, readonly=True) as project:
+        summary = runs_summary(project)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return 0
+    for run in summary:
+        pipeline = run["settings"].get("pipeline", {})
+        what = [f"{pipeline.get('n_stages', 3)} stages"] if pipeline else ["the project"]
+        if pipeline.get("skip_stages"):
+            what.append("skips " + ",".join(map(str, pipeline["skip_stages"])))
+        if run["settings"].get("teachers"):
+            what.append("teachers " + ",".join(run["settings"]["teachers"]))
+        what += [f"{k} {v}" for k, v in run["settings"].get("selection", {}).items()]
+        if pipeline.get("refine", {}).get("method"):
+            what.append("refine " + pipeline["refine"]["method"])
+        trained = ",".join(map(str, run["trained_stages"])) or "none"
+        print(f"{run['name']:<16} {'; '.join(what)}; trained {trained}; "
+              f"evaluated {len(run['evaluated'])} method(s)  {run['path']}")  # fmt: skip
+    return 0

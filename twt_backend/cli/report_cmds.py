@@ -15,9 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report = sub.add_parser(
         "report", help="Compare stages and baselines: HTML report with plots, CSV and JSON."
     )
-    report.add_argument("dir", help="Project folder.")
+    report.add_argument("dir", nargs="+", help="Project folder(s).")
     report.add_argument(
         "--out", metavar="DIR", help="Output folder (default: DIR/artifacts/report)."
+    )
+    report.add_argument(
+        "--runs",
+        metavar="A,B",
+        help="Named runs to report, comma-separated (`twt variants DIR` lists them; default "
+        "main, the project's own); every row names its project and run.",
     )
     report.add_argument(
         "--json",
@@ -51,36 +57,79 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _report(args: argparse.Namespace) -> int:
     from twt_backend.evaluation.report import comparison, write_report
+    from twt_backend.ops.runs import parse_runs
 
-    with Project.open(args.dir, readonly=True) as project:
+    runs = parse_runs(args.runs)
+    if len(args.dir) > 1 or runs != ["main"]:
+        return _report_runs(args, runs)
+    with Project.open(args.dir[0], readonly=True) as project:
         if args.json:
             if args.out:
                 write_report(project, Path(args.out))
-            rows = [{"project": str(project.root), **row} for row in comparison(project)]
+            rows = [
+                {"project": str(project.root), "run": "main", **row} for row in comparison(project)
+            ]
             print(json.dumps(rows, indent=2, allow_nan=False))
             return 0
         out = Path(args.out) if args.out else project.artifacts / "report"
-        try:
-            html = write_report(project, out)
-        except OSError as exc:  # e.g. a read-only project folder
-            raise UsageError(
-                f"{out}: cannot write the report there ({exc.strerror}); choose a writable "
-                "folder with --out"
-            ) from None
+        html = _write(project, out)
         rows = comparison(project)
     _print_table(rows)
     if not rows:
-        print(f"no evaluation results yet: start with `twt eval {args.dir} --stage 0`")
+        print(f"no evaluation results yet: start with `twt eval {args.dir[0]} --stage 0`")
     print(f"wrote {html} (and comparison.csv, comparison.json) in {html.parent}")
     return 0
+
+
+def _report_runs(args: argparse.Namespace, runs: list[str]) -> int:
+    """Several projects or runs: one row list (JSON) or one table and report per run."""
+    from twt_backend.evaluation.report import comparison
+    from twt_backend.ops.runs import open_runs
+
+    rows: list[dict[str, Any]] = []
+    for folder in args.dir:
+        with Project.open(folder, readonly=True) as project:
+            for run_name, run in open_runs(project, runs):
+                with run:
+                    run_rows = [
+                        {"project": str(project.root), "run": run_name, **row}
+                        for row in comparison(run)
+                    ]
+                    if not args.json:
+                        out = (
+                            Path(args.out) / project.root.name / run_name
+                            if args.out
+                            else run.artifacts / "report"
+                        )
+                        html = _write(run, out)
+                        _print_table(run_rows, f"{project.name}, run {run_name}")
+                        print(f"wrote {html}")
+                rows += run_rows
+    if args.json:
+        print(json.dumps(rows, indent=2, allow_nan=False))
+    return 0
+
+
+def _write(project: Project, out: Path) -> Path:
+    from twt_backend.evaluation.report import write_report
+
+    try:
+        return write_report(project, out)
+    except OSError as exc:  # e.g. a read-only project folder
+        raise UsageError(
+            f"{out}: cannot write the report there ({exc.strerror}); choose a writable "
+            "folder with --out"
+        ) from None
 
 
 # the columns of report_html.TABLE_HEADERS, short enough for an 80-column terminal
 CLI_HEADERS = ("Method", "n", "Acc %", "95% CI", "Δ acc", "Tokens", "Δ tokens")
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
+def _print_table(rows: list[dict[str, Any]], what: str = "") -> None:
     if not rows:
+        if what:
+            print(f"{what}: no evaluation results yet")
         return
     from rich.console import Console
     from rich.table import Table
@@ -88,7 +137,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     from twt_backend.evaluation.report_html import comparison_cells
 
     table = Table(
-        title=f"Stages and baselines on {rows[0]['n']} common queries",
+        title=f"{what + ': ' if what else ''}Stages and baselines on {rows[0]['n']} common queries",
         caption="Δ: change against the best baseline (*); CI: 95% Wilson interval",
     )
     for i, header in enumerate(CLI_HEADERS):

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from twt_backend.config import GenerationConfig, LoraConfig, SelectionConfig, TrainingConfig
 from twt_backend.errors import UsageError
+from twt_backend.evaluation.teacher_eval import TEACHER_PREFIX
 from twt_backend.settings import load_config
 from twt_backend.store import Project, utcnow
 
@@ -148,6 +149,8 @@ def _common(results: Results) -> Results:
 def _ordered(methods: Any) -> list[str]:
     def key(method: str) -> tuple[int, int, str]:
         base, mode = split_method(method)
+        if base.startswith(TEACHER_PREFIX):
+            return (-1, 0, method)  # the teachers first, as in the paper's tables
         if base in BASELINES and not (base == "stage0" and mode):
             return (0, BASELINES.index(base), method)
         if base.startswith("stage") and base[5:].isdigit():
@@ -163,13 +166,15 @@ def _n_stages(project: Project, methods: Any) -> int:
 
 
 def display_name(method: str, methods: Any, n_stages: int = 3) -> tuple[str, str]:
-    """(display name, kind) of a method; kind is baseline, twt or other."""
+    """(display name, kind) of a method; kind is baseline, twt, teacher or other."""
     base, mode = split_method(method)
     if mode:
         name, kind = display_name(base, methods, n_stages)
         return f"{name}, asked in prompt mode {mode}", kind
     if method in BASELINE_NAMES:
         return BASELINE_NAMES[method], "baseline"
+    if method.startswith(TEACHER_PREFIX):
+        return f"Teacher {method.removeprefix(TEACHER_PREFIX)}", "teacher"
     if method == "stage1" and "sft" not in methods:
         return "Full-reasoning SFT (stage 1)", "baseline"
     if method.startswith("stage") and method[5:].isdigit():

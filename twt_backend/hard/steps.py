@@ -52,6 +52,20 @@ class PipelineOptions:
     nproc: int = field(default=1, metadata={"help": "Processes (GPUs) per step."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate at most N queries."})
     evaluate: bool = field(default=True, metadata={"help": "Evaluate stages 0..N on test."})
+    skip_stages: list[int] = field(
+        default_factory=list,
+        metadata={"help": "Compressed stages to leave out (the paper's Table 7: 1 then 3)."},
+    )
+    label: bool = field(default=True, metadata={"help": "Label with the teachers first."})
+
+    def trained_stages(self) -> list[int]:
+        """The stages this pipeline trains, in order (every stage unless skipped)."""
+        return [s for s in range(1, self.n_stages + 1) if s not in self.skip_stages]
+
+    def previous_stage(self, stage: int) -> int | None:
+        """The trained stage this one starts from (None for stage 1)."""
+        before = [s for s in self.trained_stages() if s < stage]
+        return before[-1] if before else None
 
 
 # ---- labelling and selection --------------------------------------------------------------------
@@ -68,8 +82,9 @@ def selection_current(project: Project) -> bool:
     last = json.loads(project.get_meta(LAST_RUN_META) or "null")
     if not last or last.get("config") != selection_config(project):
         return False
-    latest = project.scalar(
-        "SELECT MAX(updated_at) FROM generations WHERE purpose='label' AND status='ok'"
+    latest = project.scalar(  # test-split answers (`twt eval --teacher`) are no training data
+        "SELECT MAX(g.updated_at) FROM generations g JOIN queries q ON q.id = g.query_id "
+        "WHERE g.purpose='label' AND g.status='ok' AND q.split='train'"
     )
     return latest is None or str(last.get("at", "")) >= str(latest)
 
@@ -87,13 +102,16 @@ def train_config(project: Project, options: PipelineOptions, stage: int) -> dict
     launch = {**dataclasses.asdict(load_config(project, LaunchConfig)), **options.launch}
     if options.nproc > 1:
         launch.update(nproc=options.nproc, launcher=options.launch.get("launcher", "torchrun"))
-    config = {
+    config: dict[str, Any] = {
         "stage": stage,
         "n_stages": options.n_stages,
         "training": training,
         "lora": {**dataclasses.asdict(load_config(project, LoraConfig)), **options.lora},
         "launch": launch,
     }
+    previous = options.previous_stage(stage)
+    if previous is not None and previous != stage - 1:
+        config["init_from"] = previous
     return settings_from_config(config).to_config()
 
 

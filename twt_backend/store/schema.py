@@ -232,10 +232,27 @@ UPDATE eval_results SET prompt_mode = CASE method
     WHEN 'direct' THEN 'direct' WHEN 'dss' THEN 'dss' ELSE 'stage' END;
 """
 
+# Named runs (variants) of the pipeline in one project (store/variants.py). "main" is the
+# project's own layout (artifacts/stages, the tables here); every other run keeps its
+# adapters, selections, refinements, student outputs and evaluations in a store of its own
+# under `folder`, seeded from this one's queries, teachers, labels and embeddings.
+MIGRATION_VARIANTS = """
+CREATE TABLE variants (
+    name TEXT PRIMARY KEY,
+    folder TEXT NOT NULL,                    -- relative to the project folder; '.' for main
+    settings TEXT NOT NULL,                  -- JSON: selection, teachers, pipeline options
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT INTO variants(name, folder, settings, created_at, updated_at)
+    VALUES ('main', '.', '{}', datetime('now'), datetime('now'));
+"""
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _apply_script(MIGRATION_1),
     _apply_script(MIGRATION_JOB_LOCKS),
     _apply_script(MIGRATION_EVAL_PROMPT_MODE),
+    _apply_script(MIGRATION_VARIANTS),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

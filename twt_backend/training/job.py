@@ -41,11 +41,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def stage_student(project_root: Path, settings: RunSettings) -> tuple[str, str | None]:
-    """The base model path and the adapter to start from (the previous stage's; none for
-    stage 1 and the baselines)."""
+    """The base model path and the adapter to start from (the previous stage's, see
+    `RunSettings.previous_stage`; none for stage 1 and the baselines)."""
     if settings.stage <= 1:
         return resolve_student(settings.training.student), None
-    previous = settings.stage - 1
+    previous = settings.previous_stage
     adapter = paths.adapter_dir(project_root, previous)
     config_path = paths.run_config_path(project_root, previous)
     if not paths.stage_finished(project_root, previous) or not config_path.is_file():

@@ -38,6 +38,7 @@ class RunSettings:
     lora: LoraConfig = field(default_factory=LoraConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
     baseline: str | None = None
+    init_from: int | None = None  # the stage whose adapter this one starts from (stage - 1)
 
     @property
     def target(self) -> Target:
@@ -57,16 +58,25 @@ class RunSettings:
                 raise UsageError(f"baseline {self.baseline}: stage must be 0, not {self.stage}")
         elif not 1 <= self.stage <= self.n_stages:
             raise UsageError(f"stage: {self.stage} is not between 1 and {self.n_stages}")
+        if self.init_from is not None and not 1 <= self.init_from < self.stage:
+            raise UsageError(f"init_from: stage {self.stage} cannot start from {self.init_from}")
+
+    @property
+    def previous_stage(self) -> int:
+        """The stage whose adapter this stage starts from: the one before, unless the
+        stages in between were skipped (e.g. stage 3 straight from stage 1)."""
+        return self.init_from if self.init_from is not None else self.stage - 1
 
     def to_config(self) -> dict[str, Any]:
         config = dataclasses.asdict(self)
-        if config["baseline"] is None:
-            del config["baseline"]  # a stage's config stays as it always was
+        for optional in ("baseline", "init_from"):
+            if config[optional] is None:
+                del config[optional]  # a stage's config stays as it always was
         return config
 
 
 def settings_from_config(config: dict[str, Any]) -> RunSettings:
-    known = {"stage", "n_stages", "training", "lora", "launch", "baseline"}
+    known = {"stage", "n_stages", "training", "lora", "launch", "baseline", "init_from"}
     unknown = sorted(set(config) - known)
     if unknown:
         raise UsageError(f"train job: unknown option(s) {', '.join(unknown)}")
@@ -84,6 +94,7 @@ def settings_from_config(config: dict[str, Any]) -> RunSettings:
         training=from_dict(TrainingConfig, config.get("training", {})),
         lora=from_dict(LoraConfig, config.get("lora", {})),
         launch=from_dict(LaunchConfig, config.get("launch", {})),
+        init_from=None if config.get("init_from") is None else int(config["init_from"]),
     )
     settings.validate()
     return settings

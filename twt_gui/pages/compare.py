@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -53,6 +54,10 @@ class ComparePage(Page):
     def __init__(self, session: ProjectSession):
         super().__init__(session)
         self.controller: CompareController | None = None
+        self.run_label = QLabel("Run:")
+        self.run_box = QComboBox()
+        self.run_box.setToolTip("The named run (twt run --name) whose results are shown.")
+        self.run_box.activated.connect(lambda _index: self.refresh())
         self.accuracy_plot = pg.PlotWidget(title="Accuracy")
         self.tokens_plot = pg.PlotWidget(title="Mean output tokens")
         self.scatter_plot = pg.PlotWidget(title="Accuracy vs output tokens")
@@ -101,7 +106,11 @@ class ComparePage(Page):
         splitter.addWidget(self.summary)
         splitter.addWidget(drill)
         splitter.setSizes([300, 150, 230])
-        layout.addWidget(self.common)
+        top = QHBoxLayout()
+        top.addWidget(self.common, 1)
+        top.addWidget(self.run_label)
+        top.addWidget(self.run_box)
+        layout.addLayout(top)
         layout.addWidget(splitter, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.export_status, 1)
@@ -111,9 +120,31 @@ class ComparePage(Page):
         self.body.addWidget(self.panel, 1)
         self.refresh()
 
+    def _chosen_run(self) -> str:
+        return self.run_box.currentText() or "main"
+
+    def _fill_runs(self) -> None:
+        names = self.controller.run_names() if self.controller else []
+        current = self.controller.run if self.controller else ""
+        self.run_box.blockSignals(True)
+        self.run_box.clear()
+        self.run_box.addItems(names)
+        self.run_box.setCurrentText(current)
+        self.run_box.blockSignals(False)
+        self.run_box.setVisible(len(names) > 1)  # a project without named runs: as before
+        self.run_label.setVisible(len(names) > 1)
+
     def refresh(self) -> None:
         project = self.session.project
-        self.controller = CompareController(project) if project else None
+        if self.controller is not None:
+            self.controller.close()
+        self.controller = None
+        if project:
+            try:
+                self.controller = CompareController(project, self._chosen_run())
+            except TwtError:  # a run of the project shown before
+                self.controller = CompareController(project)
+        self._fill_runs()
         if self.controller is None:
             self.panel.show_empty(True, "No project open", "Open a project on the Projects page.")
             return

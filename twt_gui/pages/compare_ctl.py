@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from twt_backend.evaluation import report
-from twt_backend.store import Project
+from twt_backend.store import Project, variants
 from twt_gui.lazy_model import RowSource
 from twt_gui.pages.projects_ctl import query_text
 
@@ -44,8 +44,20 @@ def summary_cells(row: dict[str, Any]) -> list[str]:
 
 
 class CompareController:
-    def __init__(self, project: Project):
-        self.project = project
+    """Over one run of the project (`twt run --name`): "main" is the project itself; another
+    run's store is opened read-only beside it."""
+
+    def __init__(self, project: Project, run: str = variants.MAIN):
+        self.main = project
+        self.run = run
+        self.project = project if run == variants.MAIN else variants.open_run(project, run, True)
+
+    def run_names(self) -> list[str]:
+        return [r["name"] for r in variants.list_runs(self.main)]
+
+    def close(self) -> None:
+        if self.project is not self.main:
+            self.project.close()
 
     def comparison(self) -> list[dict[str, Any]]:
         return report.comparison(self.project)
