@@ -31,7 +31,10 @@ the real pipeline as a user does, each step a `twt` subprocess:
 Prints the load average, the table as Markdown, the wall time of every step and a JSON
 summary; exits 0 when the issue's goal holds (stage 3 >= 80% fewer tokens than stage 1,
 not significantly less accurate (p > 0.05), more accurate than the vanilla student), 1
-otherwise. Not part of the tests; about an hour on 2 idle cores with the defaults.
+otherwise ("more accurate" by point estimate; the p-values say whether it is significant).
+Not part of the tests. Measured run and settings: benchmarks/README.md ("Outcome on
+CommonsenseQA"); the defaults are sized for an idle 2-core machine (estimated, not measured:
+well under an hour); on a loaded one pass `--threads 1` and fewer `--steps`.
 """
 
 from __future__ import annotations
