@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from twt_backend import jobs
 from twt_backend.cli.follow import run_foreground
 from twt_backend.config import finite_float
-from twt_backend.errors import UsageError
 from twt_backend.store import Project
 from twt_backend.tasks.base import PROMPT_MODES
 
@@ -68,6 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "every stage; stage = each stage's own hint; full, compressed, answer = that hint "
         "whatever the stage.",
     )
+    ev.add_argument(
+        "--restart",
+        action="store_true",
+        help="A new evaluation job even when one of this method stopped unfinished.",
+    )
     ev.set_defaults(func=_eval)
 
 
@@ -83,18 +86,12 @@ def eval_target(args: argparse.Namespace) -> int | str:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from twt_backend.evaluation.job import eval_job_config
-    from twt_backend.evaluation.vllm_server import check_engine
+    from twt_backend.ops.evaluation import start_eval
 
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit: must be at least 1")
-    if args.nproc < 1:
-        raise UsageError("--nproc: must be at least 1")
-    target = eval_target(args)
     with Project.open(args.dir) as project:
-        config = eval_job_config(
+        started = start_eval(
             project,
-            target,
+            eval_target(args),
             split=args.split,
             limit=args.limit,
             student=args.student,
@@ -106,7 +103,8 @@ def _eval(args: argparse.Namespace) -> int:
                 "engine": args.engine,
             },
             prompt_mode=args.prompt_mode,
+            restart=args.restart,
         )
-        check_engine(config["generation"]["engine"])  # vllm asked for and absent: exit 2
-        job_id = jobs.create_job(project, "eval", config, name=f"eval {config['method']}")
-        return run_foreground(project, job_id)
+        if started.resumed:
+            print(f"resuming job {started.job_id}: the queries it scored are kept")
+        return run_foreground(project, started.job_id)

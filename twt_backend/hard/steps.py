@@ -18,25 +18,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from twt_backend import jobs
-from twt_backend.config import (
-    GenerationConfig,
-    LaunchConfig,
-    LoraConfig,
-    RefineConfig,
-    SelectionConfig,
-    TrainingConfig,
-)
+from twt_backend.config import GenerationConfig, RefineConfig, SelectionConfig
 from twt_backend.generation import LabelOptions, load_teachers, query_planner
 from twt_backend.hard.refine import infer_config, stage_student_path
 from twt_backend.hard.refine_plan import plan_round
 from twt_backend.models import resolve_student
 from twt_backend.selection.run import LAST_RUN_META
 from twt_backend.settings import load_config, with_overrides
-from twt_backend.store import Project
+from twt_backend.store import Project, jobs_repo
 from twt_backend.training import settings as train_paths
 
 
@@ -68,33 +60,20 @@ def selection_current(project: Project) -> bool:
     last = json.loads(project.get_meta(LAST_RUN_META) or "null")
     if not last or last.get("config") != selection_config(project):
         return False
-    latest = project.scalar(
-        "SELECT MAX(updated_at) FROM generations WHERE purpose='label' AND status='ok'"
-    )
+    latest = jobs_repo.latest_label_time(project)
     return latest is None or str(last.get("at", "")) >= str(latest)
 
 
 # ---- training ---------------------------------------------------------------------------------
 def train_config(project: Project, options: PipelineOptions, stage: int) -> dict[str, Any]:
-    """A validated "train" job config: the project's saved settings, then the overrides."""
-    from twt_backend.training.settings import settings_from_config
+    """The "train" job config of a stage (`ops.training.train_config`, the one `twt train`
+    and the app use): the project's saved settings, then the pipeline's overrides."""
+    from twt_backend.ops.training import train_config as build
 
-    training = {**dataclasses.asdict(load_config(project, TrainingConfig)), **options.training}
-    if options.student:
-        training["student"] = options.student
-    if Path(training["student"]).expanduser().is_dir():
-        training["student"] = str(Path(training["student"]).expanduser().resolve())
-    launch = {**dataclasses.asdict(load_config(project, LaunchConfig)), **options.launch}
-    if options.nproc > 1:
-        launch.update(nproc=options.nproc, launcher=options.launch.get("launcher", "torchrun"))
-    config = {
-        "stage": stage,
-        "n_stages": options.n_stages,
-        "training": training,
-        "lora": {**dataclasses.asdict(load_config(project, LoraConfig)), **options.lora},
-        "launch": launch,
-    }
-    return settings_from_config(config).to_config()
+    training = {**options.training, **({"student": options.student} if options.student else {})}
+    launch = {**options.launch, **({"nproc": options.nproc} if options.nproc > 1 else {})}
+    overrides = {"training": training, "lora": options.lora, "launch": launch}
+    return build(project, stage, overrides, options.n_stages)
 
 
 def stage_trained(project: Project, stage: int) -> bool:
@@ -148,7 +127,7 @@ def refinement_pending(project: Project, options: PipelineOptions, round_: int) 
 
 
 def test_split_size(project: Project) -> int:
-    return int(project.scalar("SELECT COUNT(*) FROM queries WHERE split='test'") or 0)
+    return jobs_repo.queries_in_split(project, "test")
 
 
 def eval_config(project: Project, options: PipelineOptions, stage: int) -> dict[str, Any]:
