@@ -79,10 +79,10 @@ def train_config(project: Project, options: PipelineOptions, stage: int) -> dict
 def stage_trained(project: Project, stage: int) -> bool:
     if not train_paths.stage_finished(project.root, stage):
         return False
-    for job in reversed(jobs.list_jobs(project)):
-        if job["kind"] == "train" and job["config"].get("stage") == stage:
-            return bool(job["status"] == "finished")
-    return True  # an adapter from elsewhere (copied in): trust it
+    latest = jobs_repo.latest_with_lock(project, "train", f"train:{stage}")
+    if latest is None:
+        return True  # an adapter from elsewhere (copied in): trust it
+    return bool(jobs.get_job(project, latest)["status"] == "finished")
 
 
 # ---- student answers, refinement, evaluation -------------------------------------------------------

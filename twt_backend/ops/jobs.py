@@ -157,6 +157,15 @@ def list_jobs(project: Project) -> list[dict[str, Any]]:
     return rows
 
 
+def get_job(project: Project, job_id: int) -> dict[str, Any]:
+    return jobs.get_job(project, job_id)
+
+
+def reattach(project: Project) -> list[int]:
+    """Record the jobs whose worker is gone (interrupted, resumable); their ids."""
+    return jobs.reap_stale(project)
+
+
 def latest_job(project: Project, kinds: tuple[str, ...]) -> dict[str, Any] | None:
     job_id = repo.latest_of_kinds(project, kinds)
     return jobs.get_job(project, job_id) if job_id is not None else None

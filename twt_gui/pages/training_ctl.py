@@ -11,7 +11,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from twt_backend import jobs
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
 from twt_backend.ops import jobs as ops_jobs
 from twt_backend.progress import JobProgress, job_progress
@@ -143,7 +142,7 @@ class TrainingController:
         )
 
     def reattach(self) -> list[int]:
-        return jobs.reap_stale(self.project)
+        return ops_jobs.reattach(self.project)
 
     def runs(self, now: float | None = None) -> list[dict[str, Any]]:
         """Every train and eval job, newest first, read in one query: the run list and the
@@ -185,7 +184,7 @@ class TrainingController:
         return start_eval(self.project, target, limit=limit, detach=True).job_id
 
     def job(self, job_id: int) -> dict[str, Any]:
-        return jobs.get_job(self.project, job_id)
+        return ops_jobs.get_job(self.project, job_id)
 
     def log_files(self, job_id: int) -> list[Path]:
         folder = Path(self.job(job_id)["artifact_dir"] or "")
