@@ -292,19 +292,29 @@ def test_training_loss_plot_grows_live(window, qtbot, tmp_path):
 
 
 def test_training_start_builds_the_train_job(window, tmp_path, monkeypatch):
+    from tests.training_helpers import seed_samples
     from twt_backend import jobs
+    from twt_gui.pages import training as training_page
 
     open_project(window, tmp_path / "p", queries=3)
-    started = []
+    seed_samples(window.session.project, 3)
+    started, warnings = [], []
     monkeypatch.setattr(jobs, "start_detached", lambda project, job_id: started.append(job_id))
+    monkeypatch.setattr(
+        training_page.QMessageBox, "warning", lambda parent, title, text: warnings.append(text)
+    )
     training = window.show_page("Training")
-    training.what.setCurrentIndex(1)  # stage 2
+    training.what.setCurrentIndex(1)  # stage 2: refused before stage 1 is trained, no job
+    assert training.start() is None
+    assert len(warnings) == 1 and "train stage 1 first" in warnings[0]
+    assert jobs.list_jobs(window.session.project) == []
+    training.what.setCurrentIndex(0)  # stage 1
     training.launcher.setCurrentIndex(1)  # torchrun
     training.nproc.setValue(2)
     job_id = training.start()
     job = jobs.get_job(window.session.project, job_id)
     assert started == [job_id]
-    assert job["kind"] == "train" and job["config"]["stage"] == 2
+    assert job["kind"] == "train" and job["config"]["stage"] == 1
     assert job["config"]["launch"]["launcher"] == "torchrun"
     assert job["config"]["launch"]["nproc"] == 2
     assert job["config"]["lora"]["rank"] == 8 and job["config"]["training"]["lr"] == 1e-5

@@ -47,7 +47,7 @@ def test_baseline_launch_config(page):
     assert config["lora"]["rank"] == 8 and config["training"]["lr"] == 1e-5
     # one click on the KD button gives the same kind of job for kd
     page.baseline_buttons[("train", "kd")].click()
-    (kd,) = [j for j in jobs.list_jobs(page.controller.project) if j["name"] == "baseline kd"]
+    (kd,) = [j for j in jobs.list_jobs(page.controller.project) if j["name"] == "train baseline kd"]
     assert kd["config"]["baseline"] == "kd" and kd["config"]["stage"] == 0
     assert page.runs.currentItem().text().startswith(f"#{kd['id']} train baseline kd")
 

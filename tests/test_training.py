@@ -146,29 +146,26 @@ def test_kill_9_then_twt_train_resumes_from_the_checkpoint(seeded, tiny_model_di
     flags = ["--stage", "1", "--student", str(tiny_model_dir), "--max-steps", str(total),
              "--save-steps", "3", "--batch-size", "4", "--lr", "1e-3", "--max-length", "128",
              "--eval-size", "0", "--quiet"]  # fmt: skip
-    from twt_backend.cli import build_parser
-    from twt_backend.cli.train_cmds import train_job_config
     from twt_backend.training.callbacks import TEST_PAUSE_VAR
 
-    config = train_job_config(build_parser().parse_args(["train", str(project.root), *flags]))
-    job_id = jobs.create_job(project, "train", config)
     monkeypatch.setenv(TEST_PAUSE_VAR, str(pause))
-    first = jobs.start_detached(project, job_id)
+    first = _twt("train", str(project.root), *flags)  # the first run is a `twt train` too
     monkeypatch.delenv(TEST_PAUSE_VAR)  # the resumed run below goes to the end
     paused = checkpoints_dir(project.root, 1) / f"paused-at-step-{pause}"
     try:
-        # an event, not a deadline: the pause marker, or the worker ending (a failure)
+        # an event, not a deadline: the pause marker, or the command ending (a failure)
         wait_until(lambda: paused.exists() or first.poll() is not None, 1800, step=0.1)
-        job = jobs.get_job(project, job_id)
+        (job,) = jobs.list_jobs(project)
         assert paused.exists(), worker_log(job, project, 1)
         os.kill(job["pid"], signal.SIGKILL)  # the worker dies like a crashed machine
-        first.wait()
+        first.communicate(timeout=600)
         assert wait_until(lambda: not processes_with(str(project.root)), 120), (
             "trainer processes outlived their worker"
         )
     finally:
         if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+            first.kill()
+    assert first.returncode == 1  # its worker died: the command failed, the job is resumable
     assert _last_checkpoint(project) == pause
     steps_before = loss_steps(project, job["id"])
     assert steps_before == list(range(1, pause + 1))

@@ -118,7 +118,7 @@ def test_fsdp_and_ddp_sharding_args(tmp_path):
     assert trainer_sharding_args(LaunchConfig(), None) == {}
 
 
-def test_train_cli_flags_build_the_job_config(tmp_path):
+def test_train_cli_flags_build_the_job_config(project, tmp_path):
     from twt_backend.cli import build_parser
     from twt_backend.cli.train_cmds import train_job_config
 
@@ -128,7 +128,7 @@ def test_train_cli_flags_build_the_job_config(tmp_path):
          "--lora-rank", "16", "--nproc", "2", "--nnodes", "2", "--node-rank", "1",
          "--master-addr", "10.1.1.1", "--no-group-by-length", "--distributed", "zero3"]
     )  # fmt: skip
-    config = train_job_config(args)
+    config = train_job_config(args, project)
     assert config["stage"] == 2 and config["n_stages"] == 3
     training = config["training"]
     assert (training["epochs"], training["max_steps"], training["batch_size"]) == (2.0, 7, 4)

@@ -35,7 +35,6 @@ class Step:
     kind: str
     pending: Callable[[Project], bool]  # True while the step has work left
     config: Callable[[Project], dict[str, Any]]
-    reuse: bool = False  # resume an unfinished job of the same config (training)
 
 
 def build_steps(project: Project, options: Options) -> list[Step]:
@@ -77,7 +76,6 @@ def _train(options: Options, stage: int) -> Step:
         "train",
         lambda p: not st.stage_trained(p, stage),
         lambda p: st.train_config(p, options, stage),
-        reuse=True,
     )
 
 
@@ -154,7 +152,7 @@ def run_job(ctx: JobContext) -> None:
             progress = job["progress"]
             show(index, str(progress.get("message") or job["status"]), progress.get("bars"))
 
-        job = run_child(ctx, step.kind, step.config(project), step.name, mirror, step.reuse)
+        job = run_child(ctx, step.kind, step.config(project), step.name, mirror)
         states[index].update(status="done", job_id=job["id"])
         _after(ctx, step)
     ran = [s["name"] for s in states if s["status"] == "done"]

@@ -72,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "every stage; stage = each stage's own hint; full, compressed, answer = that hint "
         "whatever the stage.",
     )
+    ev.add_argument(
+        "--restart",
+        action="store_true",
+        help="A new evaluation job even when one of this method stopped unfinished.",
+    )
     ev.set_defaults(func=_eval)
 
 
@@ -87,8 +92,7 @@ def eval_target(args: argparse.Namespace) -> int | str:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from twt_backend.evaluation.job import eval_job_config
-    from twt_backend.evaluation.vllm_server import check_engine
+    from twt_backend.ops.evaluation import start_eval
 
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit: must be at least 1")
@@ -96,11 +100,10 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--nproc: must be at least 1")
     if args.teacher:
         return _eval_teacher(args)
-    target = eval_target(args)
     with Project.open(args.dir) as project:
-        config = eval_job_config(
+        started = start_eval(
             project,
-            target,
+            eval_target(args),
             split=args.split,
             limit=args.limit,
             student=args.student,
@@ -112,10 +115,11 @@ def _eval(args: argparse.Namespace) -> int:
                 "engine": args.engine,
             },
             prompt_mode=args.prompt_mode,
+            restart=args.restart,
         )
-        check_engine(config["generation"]["engine"])  # vllm asked for and absent: exit 2
-        job_id = jobs.create_job(project, "eval", config, name=f"eval {config['method']}")
-        return run_foreground(project, job_id)
+        if started.resumed:
+            print(f"resuming job {started.job_id}: the queries it scored are kept")
+        return run_foreground(project, started.job_id)
 
 
 def _eval_teacher(args: argparse.Namespace) -> int:

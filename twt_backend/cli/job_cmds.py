@@ -14,6 +14,7 @@ from rich.table import Table
 from twt_backend import jobs
 from twt_backend.cli.follow import run_foreground
 from twt_backend.errors import UsageError
+from twt_backend.ops import jobs as ops_jobs
 from twt_backend.progress import job_progress
 from twt_backend.store import Project
 
@@ -64,10 +65,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     with Project.open(args.dir, readonly=True) as project:  # works on a read-only share
-        rows = jobs.list_jobs(project)
-        for job_id, (status, reason) in jobs.stale_jobs(project).items():
-            row = next(r for r in rows if r["id"] == job_id)  # shown as the app records it
-            row.update(status=status, error=row["error"] or reason)
+        rows = ops_jobs.list_jobs(project)
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
@@ -93,13 +91,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    with Project.open(args.dir) as project:
-        status = jobs.cancel(project, args.id)
+    status = ops_jobs.cancel(args.dir, args.id)
     print(f"job {args.id}: {status}")
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
     with Project.open(args.dir) as project:
-        jobs.reap_stale(project)
+        ops_jobs.resume(project, args.id)
         return run_foreground(project, args.id)

@@ -10,8 +10,8 @@ the project's labels (see `store.variants`): the paper's ablations, side by side
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import sys
 
 from twt_backend.cli.flags import Flags, add_flags
 from twt_backend.config import (
@@ -89,6 +89,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--no-eval", action="store_true", help="Skip the evaluation steps.")
     parser.add_argument("--quiet", action="store_true", help="No progress display.")
     parser.add_argument("--json", action="store_true", help="Print the final job row as JSON.")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="A new pipeline job even when one with these options stopped unfinished "
+        "(finished steps are still skipped).",
+    )
     parser.set_defaults(func=_run)
 
     variants = sub.add_parser(
@@ -99,75 +105,71 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     variants.set_defaults(func=_variants)
 
 
-def pipeline_config(args: argparse.Namespace) -> dict[str, object]:
-    from twt_backend.pipeline import Options, options_from
-
+def pipeline_options(args: argparse.Namespace) -> dict[str, object]:
+    """The pipeline options of the flags (checked by `ops.pipeline.pipeline_config`)."""
     for flag in ("nproc", "limit", "max_new_tokens", "max_steps", "batch_size", "max_length"):
         value = getattr(args, flag)
         if value is not None and value < (1 if flag != "max_steps" else -1):
             raise UsageError(f"--{flag.replace('_', '-')}: {value} is too small")
-    options = Options(
-        n_stages=args.stages,
-        student=args.student,
-        training={k: getattr(args, k) for k in TRAINING_FLAGS if getattr(args, k) is not None},
-        lora={"rank": args.lora_rank} if args.lora_rank else {},
-        generation={
+    return {
+        "n_stages": args.stages,
+        "student": args.student,
+        "training": {k: getattr(args, k) for k in TRAINING_FLAGS if getattr(args, k) is not None},
+        "lora": {"rank": args.lora_rank} if args.lora_rank else {},
+        "generation": {
             k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("engine", args.engine)) if v
         },
-        refine={"method": args.refine_method} if args.refine_method else {},
-        nproc=args.nproc,
-        limit=args.limit,
-        evaluate=not args.no_eval,
-        skip_stages=sorted(set(args.skip_stage)),
-        label=not args.name,  # a named run shares the project's labels
-    )
-    config = dataclasses.asdict(options)
-    options_from(config)  # validated before a job exists
-    return config
-
-
-def _refuse_concurrent(project: Project, config: dict[str, object]) -> None:
-    """A pipeline runs every kind of job: refuse it beside any running one (store/locks.py)."""
-    from twt_backend import jobs
-
-    jobs.check_lock(project, "pipeline", config)
+        "refine": {"method": args.refine_method} if args.refine_method else {},
+        "nproc": args.nproc,
+        "limit": args.limit,
+        "evaluate": not args.no_eval,
+        "skip_stages": sorted(set(args.skip_stage)),
+        "label": not args.name,  # a named run shares the project's labels
+    }
 
 
 def _run(args: argparse.Namespace) -> int:
-    from twt_backend.config import GenerationConfig
-    from twt_backend.evaluation.vllm_server import check_engine
-    from twt_backend.settings import load_config
+    from twt_backend.ops.pipeline import pipeline_config
 
-    config = pipeline_config(args)
+    options = pipeline_options(args)
     if not args.name and (args.teacher or args.strategy or args.threshold is not None):
         raise UsageError("--teacher, --strategy and --threshold make a named run: add --name")
     with Project.open(args.dir) as project:
-        check_engine(args.engine or load_config(project, GenerationConfig).engine)
-        if not project.scalar("SELECT COUNT(*) FROM queries WHERE split='train'"):
-            raise UsageError(f"{args.dir}: no train queries; import some with `twt import`")
         if not args.name:
-            return _follow(project, config, args)
+            return _follow(project, options, args)
         from twt_backend.ops import runs
 
         settings = runs.run_settings(
-            config, runs.selection_overrides(args.strategy, args.threshold), args.teacher
+            pipeline_config(options),
+            runs.selection_overrides(args.strategy, args.threshold),
+            args.teacher,
         )
         with runs.prepare_run(project, args.name, settings) as run:
             if not args.quiet and not args.json:
                 print(f"run {args.name}: {run.root}")
-            return _follow(run, config, args)
+            return _follow(run, options, args)
 
 
-def _follow(project: Project, config: dict[str, object], args: argparse.Namespace) -> int:
+def _follow(project: Project, options: dict[str, object], args: argparse.Namespace) -> int:
     from twt_backend import jobs
-    from twt_backend.cli.follow import run_foreground
+    from twt_backend.cli.follow import FINISHED_WITH_FAILURES, run_foreground
+    from twt_backend.ops.pipeline import start_pipeline, step_failures
 
-    _refuse_concurrent(project, config)
-    job_id = jobs.create_job(project, "pipeline", config, name="pipeline")
-    code = run_foreground(project, job_id, quiet=args.quiet or args.json)
+    started = start_pipeline(project, options, restart=args.restart)
+    if started.resumed and not args.quiet:
+        print(f"resuming pipeline job {started.job_id}: finished steps are skipped")
+    code = run_foreground(project, started.job_id, quiet=args.quiet or args.json)
+    failures = step_failures(project, started.job_id) if code == 0 else []
+    for step in failures:
+        first = "; ".join(f"{k}: {v}" for k, v in step.first_errors.items()) or "see its log"
+        print(
+            f"twt: step {step.name} (job {step.job_id}) finished with {step.failed} "
+            f"failed item(s); first error: {first}",
+            file=sys.stderr,
+        )
     if args.json:
-        print(json.dumps(jobs.get_job(project, job_id), sort_keys=True, default=str))
-    return code
+        print(json.dumps(jobs.get_job(project, started.job_id), sort_keys=True, default=str))
+    return FINISHED_WITH_FAILURES if failures else code
 
 
 def _variants(args: argparse.Namespace) -> int:

@@ -8,16 +8,13 @@ TrainingConfig: `--epochs`, `--lr`...; LoraConfig: `--lora-rank`...; LaunchConfi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 from twt_backend import jobs
 from twt_backend.cli.flags import Flags
 from twt_backend.cli.follow import run_foreground
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
-from twt_backend.errors import UsageError
 from twt_backend.store import Project
 from twt_backend.training.settings import BASELINES
 
@@ -48,82 +45,30 @@ def config_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {section: section_flags(section).values(args) for section in SECTIONS}
 
 
-def _target(config: dict[str, Any]) -> tuple[Any, Any]:
-    return config.get("baseline"), config.get("stage")
+def train_target(args: argparse.Namespace) -> int | str:
+    return str(args.baseline) if args.baseline else int(args.stage)
 
 
-def run_label(config: dict[str, Any]) -> str:
-    baseline = config.get("baseline")
-    return f"baseline {baseline}" if baseline else f"stage {config.get('stage')}"
+def train_job_config(args: argparse.Namespace, project: Project) -> dict[str, Any]:
+    """The job config of the flags: the project's saved settings, overridden by the flags
+    (`ops.training.train_config`, the app's and the pipeline's builder too)."""
+    from twt_backend.ops.training import train_config
 
-
-def find_resumable(project: Project, config: dict[str, Any]) -> int | None:
-    """The latest train job of the same stage (or baseline) and settings that did not
-    finish."""
-    for job in reversed(jobs.list_jobs(project)):
-        if job["kind"] != "train" or _target(job["config"]) != _target(config):
-            continue
-        if job["status"] in jobs.ACTIVE and jobs.pid_alive(job["pid"]):
-            raise UsageError(f"{run_label(config)} is already training (job {job['id']})")
-        if job["status"] == "finished":
-            return None
-        if job["status"] in ("interrupted", "cancelled", "failed", "queued"):
-            return int(job["id"]) if job["config"] == config else None
-    return None
-
-
-def saved_sections(project: Project) -> dict[str, dict[str, Any]]:
-    """The project's saved training settings (the Setup page's), one dict per section."""
-    from twt_backend.settings import load_config
-
-    return {
-        name: dataclasses.asdict(load_config(project, cls)) for name, (cls, _) in SECTIONS.items()
-    }
-
-
-def train_job_config(args: argparse.Namespace, project: Project | None = None) -> dict[str, Any]:
-    """The job config: the project's saved settings (when given), overridden by the flags."""
-    from twt_backend.training.settings import settings_from_config
-
-    four_stage = args.four_stage or (project is not None and project.get_meta("n_stages") == "4")
-    config: dict[str, Any] = {"n_stages": 4 if four_stage or args.stage == 4 else 3}
-    if args.baseline:
-        config.update(baseline=args.baseline, stage=0)
-    else:
-        config["stage"] = args.stage
-    sections = saved_sections(project) if project is not None else {s: {} for s in SECTIONS}
-    for section, values in config_from_args(args).items():
-        sections[section].update(values)
-    config.update(sections)
-    student = config["training"].get("student")
-    if student and Path(student).expanduser().is_dir():  # the worker runs in the project folder
-        config["training"]["student"] = str(Path(student).expanduser().resolve())
-    launch = config["launch"]
-    if launch.get("nproc", 1) * launch.get("nnodes", 1) > 1:
-        launch.setdefault("launcher", "torchrun")
-    return settings_from_config(config).to_config()  # validated, defaults filled in
+    n_stages = 4 if args.four_stage else None  # None: the project's
+    return train_config(project, train_target(args), config_from_args(args), n_stages)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from twt_backend.training.job import preflight
-    from twt_backend.training.settings import settings_from_config
+    from twt_backend.ops.training import run_label, start_train_job
 
     with Project.open(args.dir) as project:
         config = train_job_config(args, project)
-        preflight(project, settings_from_config(config))  # a refused stage creates no job
-        if config["n_stages"] == 4 and project.get_meta("n_stages") != "4":
-            with project.transaction():
-                project.set_meta("n_stages", "4")  # evaluation reads it to pick prompt modes
-        jobs.reap_stale(project)
-        job_id = find_resumable(project, config)
-        label = run_label(config)
-        if job_id is None:
-            job_id = jobs.create_job(project, "train", config, name=f"train {label}")
-        else:
-            print(f"resuming job {job_id} ({label}) from its last checkpoint")
-        code = run_foreground(project, job_id, quiet=args.quiet)
+        started = start_train_job(project, config, restart=args.restart)
+        if started.resumed:
+            print(f"resuming job {started.job_id} ({run_label(config)}) from its last checkpoint")
+        code = run_foreground(project, started.job_id, quiet=args.quiet)
         if args.json:
-            print(json.dumps(jobs.get_job(project, job_id), sort_keys=True, default=str))
+            print(json.dumps(jobs.get_job(project, started.job_id), sort_keys=True, default=str))
         return code
 
 
@@ -158,6 +103,11 @@ def register_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     parser.add_argument("--quiet", action="store_true", help="No progress display.")
     parser.add_argument("--json", action="store_true", help="Print the final job row as JSON.")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="Start afresh: do not resume the stage's unfinished run (its checkpoint is dropped).",
+    )
     for section in SECTIONS:
         add_config_flags(parser, section)
     parser.set_defaults(func=_train)

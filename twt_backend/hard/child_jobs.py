@@ -14,26 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from twt_backend import jobs
-from twt_backend.errors import TwtError, UsageError
+from twt_backend.errors import TwtError
 from twt_backend.jobs import JobCancelled, JobContext
 from twt_backend.store import utcnow
 
 POLL_S = 0.3
-RESUMABLE = ("interrupted", "cancelled", "failed", "queued")
-
-
-def resumable_job(ctx: JobContext, kind: str, config: dict[str, Any]) -> int | None:
-    """The latest unfinished job of this kind and config (a train job resumes from its
-    checkpoints only under the same id); None when the latest such job finished."""
-    project = ctx.project
-    jobs.reap_stale(project)
-    for job in reversed(jobs.list_jobs(project)):
-        if job["kind"] != kind or job["config"] != config or job["id"] == ctx.job_id:
-            continue
-        if job["status"] in jobs.ACTIVE and jobs.pid_alive(job["pid"]):
-            raise UsageError(f"{kind} job {job['id']} with the same settings is already running")
-        return int(job["id"]) if job["status"] in RESUMABLE else None
-    return None
 
 
 def run_child(
@@ -42,15 +27,16 @@ def run_child(
     config: dict[str, Any],
     name: str,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
-    reuse: bool = False,
 ) -> dict[str, Any]:
-    """Run a child job to its end; returns its final row. Raises JobCancelled when the
-    parent is cancelled or the child was, TwtError when the child failed."""
+    """Run a child job to its end; returns its final row. The child is started or resumed
+    by the rule every front end follows (`ops.jobs.start_or_resume`: an interrupted train
+    step continues from its checkpoint). Raises JobCancelled when the parent is cancelled
+    or the child was, TwtError when the child failed."""
+    from twt_backend.ops.jobs import start_or_resume
+
     ctx.check_cancelled()
     project = ctx.project
-    job_id = resumable_job(ctx, kind, config) if reuse else None
-    if job_id is None:
-        job_id = jobs.create_job(project, kind, config, name=name, parent=ctx.job_id)
+    job_id = start_or_resume(project, kind, config, name, parent=ctx.job_id).job_id
     ctx.event("child_started", job_id=job_id, kind=kind, name=name)
     process = jobs.start_detached(project, job_id, parent=ctx.job_id)  # under our locks
     try:

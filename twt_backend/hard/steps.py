@@ -18,25 +18,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from twt_backend import jobs
-from twt_backend.config import (
-    GenerationConfig,
-    LaunchConfig,
-    LoraConfig,
-    RefineConfig,
-    SelectionConfig,
-    TrainingConfig,
-)
+from twt_backend.config import GenerationConfig, RefineConfig, SelectionConfig
 from twt_backend.generation import LabelOptions, load_teachers, query_planner
 from twt_backend.hard.refine import infer_config, stage_student_path
 from twt_backend.hard.refine_plan import plan_round
 from twt_backend.models import resolve_student
 from twt_backend.selection.run import LAST_RUN_META
 from twt_backend.settings import load_config, with_overrides
-from twt_backend.store import Project
+from twt_backend.store import Project, jobs_repo
 from twt_backend.training import settings as train_paths
 
 
@@ -82,46 +74,33 @@ def selection_current(project: Project) -> bool:
     last = json.loads(project.get_meta(LAST_RUN_META) or "null")
     if not last or last.get("config") != selection_config(project):
         return False
-    latest = project.scalar(  # test-split answers (`twt eval --teacher`) are no training data
-        "SELECT MAX(g.updated_at) FROM generations g JOIN queries q ON q.id = g.query_id "
-        "WHERE g.purpose='label' AND g.status='ok' AND q.split='train'"
-    )
+    latest = jobs_repo.latest_label_time(project)  # of train queries only
     return latest is None or str(last.get("at", "")) >= str(latest)
 
 
 # ---- training ---------------------------------------------------------------------------------
 def train_config(project: Project, options: PipelineOptions, stage: int) -> dict[str, Any]:
-    """A validated "train" job config: the project's saved settings, then the overrides."""
-    from twt_backend.training.settings import settings_from_config
+    """The "train" job config of a stage (`ops.training.train_config`, the one `twt train`
+    and the app use): the project's saved settings, then the pipeline's overrides."""
+    from twt_backend.ops.training import train_config as build
 
-    training = {**dataclasses.asdict(load_config(project, TrainingConfig)), **options.training}
-    if options.student:
-        training["student"] = options.student
-    if Path(training["student"]).expanduser().is_dir():
-        training["student"] = str(Path(training["student"]).expanduser().resolve())
-    launch = {**dataclasses.asdict(load_config(project, LaunchConfig)), **options.launch}
-    if options.nproc > 1:
-        launch.update(nproc=options.nproc, launcher=options.launch.get("launcher", "torchrun"))
-    config: dict[str, Any] = {
-        "stage": stage,
-        "n_stages": options.n_stages,
-        "training": training,
-        "lora": {**dataclasses.asdict(load_config(project, LoraConfig)), **options.lora},
-        "launch": launch,
-    }
+    training = {**options.training, **({"student": options.student} if options.student else {})}
+    launch = {**options.launch, **({"nproc": options.nproc} if options.nproc > 1 else {})}
+    overrides = {"training": training, "lora": options.lora, "launch": launch}
+    config = build(project, stage, overrides, options.n_stages)
     previous = options.previous_stage(stage)
-    if previous is not None and previous != stage - 1:
+    if previous is not None and previous != stage - 1:  # a skipped stage (no compression)
         config["init_from"] = previous
-    return settings_from_config(config).to_config()
+    return config
 
 
 def stage_trained(project: Project, stage: int) -> bool:
     if not train_paths.stage_finished(project.root, stage):
         return False
-    for job in reversed(jobs.list_jobs(project)):
-        if job["kind"] == "train" and job["config"].get("stage") == stage:
-            return bool(job["status"] == "finished")
-    return True  # an adapter from elsewhere (copied in): trust it
+    latest = jobs_repo.latest_with_lock(project, "train", f"train:{stage}")
+    if latest is None:
+        return True  # an adapter from elsewhere (copied in): trust it
+    return bool(jobs.get_job(project, latest)["status"] == "finished")
 
 
 # ---- student answers, refinement, evaluation -------------------------------------------------------
@@ -166,7 +145,7 @@ def refinement_pending(project: Project, options: PipelineOptions, round_: int) 
 
 
 def test_split_size(project: Project) -> int:
-    return int(project.scalar("SELECT COUNT(*) FROM queries WHERE split='test'") or 0)
+    return jobs_repo.queries_in_split(project, "test")
 
 
 def eval_config(project: Project, options: PipelineOptions, stage: int) -> dict[str, Any]:

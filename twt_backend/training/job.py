@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from twt_backend.errors import TwtError, UsageError
-from twt_backend.jobs import JobCancelled, JobContext
+from twt_backend.jobs import JobCancelled, JobContext, get_job
 from twt_backend.models import resolve_student
 from twt_backend.store import Project
 from twt_backend.store.backup import backup_project
@@ -73,7 +73,9 @@ def preflight(project: Project, settings: RunSettings) -> int:
 
 
 def prepare_checkpoints(folder: Path, job_id: int) -> bool:
-    """Keep the checkpoints of this job (resume); drop another job's. True to resume."""
+    """Keep the checkpoints of this job (resume); drop another job's (a new job of the
+    target exists only when the last one finished, or on a restart the user asked for:
+    `ops.jobs.start_or_resume`). True to resume."""
     owner = folder / "JOB"
     if owner.is_file() and owner.read_text().strip() != str(job_id):
         shutil.rmtree(folder)
@@ -243,5 +245,4 @@ def _throughput_note(project_root: Path, target: int | str) -> str:
 
 
 def _current_progress(ctx: JobContext) -> dict[str, Any]:
-    raw = ctx.project.scalar("SELECT progress FROM jobs WHERE id=?", (ctx.job_id,))
-    return json.loads(raw) if raw else {}
+    return dict(get_job(ctx.project, ctx.job_id)["progress"])

@@ -11,11 +11,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from twt_backend import jobs
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
+from twt_backend.ops import jobs as ops_jobs
 from twt_backend.progress import JobProgress, job_progress
 from twt_backend.store import Project
-from twt_gui.pages.jobs_ctl import job_rows, start_job, tail
+from twt_gui.pages.jobs_ctl import job_rows, tail
 
 KINDS = ("train", "eval")
 # baselines the page trains, and what it can evaluate (stage 0 is the vanilla student,
@@ -108,10 +108,7 @@ class MetricSeries:
 
     def poll(self) -> set[str]:
         """Read the rows written since the last poll; the names of the metrics that grew."""
-        rows = self.project.conn.execute(
-            "SELECT id, step, name, value FROM metrics WHERE job_id=? AND id>? ORDER BY id",
-            (self.job_id, self.last_id),
-        ).fetchall()
+        rows = ops_jobs.metrics_since(self.project, self.job_id, self.last_id)
         for row_id, step, name, value in rows:
             xs, ys = self.series[name]
             xs.append(float(step))
@@ -145,7 +142,7 @@ class TrainingController:
         )
 
     def reattach(self) -> list[int]:
-        return jobs.reap_stale(self.project)
+        return ops_jobs.reattach(self.project)
 
     def runs(self, now: float | None = None) -> list[dict[str, Any]]:
         """Every train and eval job, newest first, read in one query: the run list and the
@@ -164,40 +161,30 @@ class TrainingController:
     def readable(row: dict[str, Any], now: float | None = None) -> JobProgress:
         return job_progress(row, now)
 
-    def training_config(
-        self, target: int | str, launch: LaunchConfig, n_stages: int = 3
-    ) -> dict[str, Any]:
-        """The train job config of a stage, or of a baseline ("kd", "dss")."""
-        from twt_backend.training.settings import settings_from_config
+    def training_config(self, target: int | str, launch: LaunchConfig) -> dict[str, Any]:
+        """The train job config of a stage, or of a baseline ("kd", "dss"): the project's
+        saved settings with this launch, in the project's number of stages."""
+        from twt_backend.ops.training import train_config
 
-        training, lora, _ = self.settings()
-        config: dict[str, Any] = {
-            "n_stages": n_stages,
-            "training": dataclasses.asdict(training),
-            "lora": dataclasses.asdict(lora),
-            "launch": dataclasses.asdict(launch),
-        }
-        if isinstance(target, str):
-            config.update(baseline=target, stage=0)
-        else:
-            config["stage"] = target
-        return settings_from_config(config).to_config()
+        return train_config(self.project, target, {"launch": dataclasses.asdict(launch)})
 
-    def start_training(self, target: int | str, launch: LaunchConfig, n_stages: int = 3) -> int:
-        config = self.training_config(target, launch, n_stages)
-        name = f"baseline {target}" if isinstance(target, str) else f"stage{target}"
-        return start_job(self.project, "train", config, name=name)
+    def start_training(self, target: int | str, launch: LaunchConfig) -> int:
+        """Train (or resume the interrupted run of) a stage or baseline, detached; UsageError
+        (no previous adapter, no examples) before any job exists."""
+        from twt_backend.ops.training import start_training
+
+        launch_overrides = {"launch": dataclasses.asdict(launch)}
+        return start_training(self.project, target, launch_overrides, detach=True).job_id
 
     def start_eval(self, target: int | str, limit: int | None = None) -> int:
         """Evaluate a stage (0: the vanilla student) or a trained baseline on the test split;
         UsageError (no test split, untrained adapter) before any job exists."""
-        from twt_backend.evaluation.job import eval_job_config, method_name
+        from twt_backend.ops.evaluation import start_eval
 
-        config = eval_job_config(self.project, target, limit=limit)
-        return start_job(self.project, "eval", config, name=f"eval {method_name(target)}")
+        return start_eval(self.project, target, limit=limit, detach=True).job_id
 
     def job(self, job_id: int) -> dict[str, Any]:
-        return jobs.get_job(self.project, job_id)
+        return ops_jobs.get_job(self.project, job_id)
 
     def log_files(self, job_id: int) -> list[Path]:
         folder = Path(self.job(job_id)["artifact_dir"] or "")
