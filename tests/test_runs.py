@@ -176,8 +176,9 @@ def test_every_ablation_is_a_named_run_with_its_own_plan(tmp_path) -> None:
     from gui_helpers import add_labels, add_queries
 
     from twt_backend.cli import build_parser
-    from twt_backend.cli.pipeline_cmds import pipeline_config
+    from twt_backend.cli.pipeline_cmds import pipeline_options
     from twt_backend.hard import steps
+    from twt_backend.ops import pipeline as ops_pipeline
     from twt_backend.ops import runs
     from twt_backend.pipeline import build_steps, options_from
 
@@ -187,7 +188,7 @@ def test_every_ablation_is_a_named_run_with_its_own_plan(tmp_path) -> None:
     plans, stores = {}, {}
     for name, flags in ABLATIONS.items():
         args = build_parser().parse_args(["run", str(project.root), "--name", name, *flags])
-        config = pipeline_config(args)
+        config = ops_pipeline.pipeline_config(pipeline_options(args))
         settings = runs.run_settings(
             config, runs.selection_overrides(args.strategy, args.threshold), args.teacher
         )
