@@ -188,6 +188,12 @@ class RefineConfig:
         None, "Refine with this teacher only (default: each sample's own teacher)."
     )
     fixed_length_tokens: int = _f(64, "Token budget of the fixed-length truncation.", min=1)
+    failed_rewrites: str = _f(
+        "keep",
+        "Samples whose rewrite failed: keep = train the compressed stage on their "
+        "stage-1 rationale (the paper keeps all N samples); drop = leave them out.",
+        choices=("keep", "drop"),
+    )
 
 
 def field_meta(cls: type, name: str) -> dict[str, Any]:

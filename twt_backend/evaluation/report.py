@@ -377,10 +377,29 @@ def config_summary(project: Project) -> dict[str, Any]:
             "embedder": selection.embedder,
         },
         "n_stages": int(project.get_meta("n_stages") or 3),
+        "refinement": refinement_summary(project),
         "training": dataclasses.asdict(load_config(project, TrainingConfig)),
         "lora": dataclasses.asdict(load_config(project, LoraConfig)),
         "generation": dataclasses.asdict(load_config(project, GenerationConfig)),
     }
+
+
+def refinement_summary(project: Project) -> dict[str, Any]:
+    """Per refinement round: rewrites by status, and the samples without a usable rewrite
+    kept on their earlier rationale or dropped (the `failed_rewrites` setting)."""
+    from twt_backend.training.datasets import failed_rewrite_counts
+
+    rounds = project.rows(
+        "SELECT round, status, COUNT(*) AS n FROM refinements GROUP BY round, status"
+    )
+    summary: dict[str, Any] = {}
+    for row in rounds:
+        summary.setdefault(f"round {row['round']}", {"status": {}})["status"][row["status"]] = row[
+            "n"
+        ]
+    for key, value in summary.items():
+        value["without_usable_rewrite"] = failed_rewrite_counts(project, int(key.split()[1]))
+    return summary
 
 
 def next_steps(project: Project) -> list[str]:
