@@ -15,11 +15,9 @@ from training_helpers import seed_samples
 
 from twt_backend import jobs
 from twt_backend.cli import main
-from twt_backend.config import RefineConfig
 from twt_backend.evaluation.job import eval_items, eval_job_config, job_provenance
 from twt_backend.evaluation.report import comparison
 from twt_backend.evaluation.statistics import mcnemar_exact
-from twt_backend.settings import save_config
 from twt_backend.store import utcnow
 from twt_backend.training.datasets import stage_examples
 
@@ -223,6 +221,5 @@ def test_failed_rewrites_are_kept_with_their_stage1_rationale(project):
     examples = {e["generation_id"]: e for e in stage_examples(project, 2)}
     assert len(examples) == 4
     assert examples[failed["generation_id"]]["target"].startswith(original)
-    save_config(project, RefineConfig(failed_rewrites="drop"))
-    examples = {e["generation_id"] for e in stage_examples(project, 2)}
+    examples = {e["generation_id"] for e in stage_examples(project, 2, failed_rewrites="drop")}
     assert len(examples) == 3 and failed["generation_id"] not in examples

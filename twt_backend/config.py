@@ -145,6 +145,12 @@ class TrainingConfig:
         "own hint (step by step / briefly / answer only).",
         choices=("shared", "stage"),
     )
+    failed_rewrites: str = _f(
+        "keep",
+        "Compressed stages: a sample whose rewrite failed keeps its earlier rationale "
+        "(keep: the paper trains on all N samples) or is left out (drop).",
+        choices=("keep", "drop"),
+    )
     seed: int = _f(42, "Random seed.")
     merge_export: bool = _f(False, "Also export the merged model (safetensors).")
 
@@ -188,12 +194,6 @@ class RefineConfig:
         None, "Refine with this teacher only (default: each sample's own teacher)."
     )
     fixed_length_tokens: int = _f(64, "Token budget of the fixed-length truncation.", min=1)
-    failed_rewrites: str = _f(
-        "keep",
-        "Samples whose rewrite failed: keep = train the compressed stage on their "
-        "stage-1 rationale (the paper keeps all N samples); drop = leave them out.",
-        choices=("keep", "drop"),
-    )
 
 
 def field_meta(cls: type, name: str) -> dict[str, Any]:

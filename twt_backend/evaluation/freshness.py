@@ -90,7 +90,8 @@ def training_data_changed(project: Project, method: str) -> bool:
             now = baseline_examples(project, target, prompt_mode)
         else:
             n_stages = int(settings.get("n_stages") or project.get_meta("n_stages") or 3)
-            now = stage_examples(project, target, n_stages, prompt_mode)
+            failed = settings.get("training", {}).get("failed_rewrites") or "keep"
+            now = stage_examples(project, target, n_stages, prompt_mode, failed)
     except UsageError:  # no data at all now
         return True
     return {_example_key(e) for e in now} != examples

@@ -386,7 +386,7 @@ def config_summary(project: Project) -> dict[str, Any]:
 
 def refinement_summary(project: Project) -> dict[str, Any]:
     """Per refinement round: rewrites by status, and the samples without a usable rewrite
-    kept on their earlier rationale or dropped (the `failed_rewrites` setting)."""
+    kept on their earlier rationale or dropped (the training setting `failed_rewrites`)."""
     from twt_backend.training.datasets import failed_rewrite_counts
 
     rounds = project.rows(
@@ -397,8 +397,9 @@ def refinement_summary(project: Project) -> dict[str, Any]:
         summary.setdefault(f"round {row['round']}", {"status": {}})["status"][row["status"]] = row[
             "n"
         ]
+    drop = load_config(project, TrainingConfig).failed_rewrites == "drop"
     for key, value in summary.items():
-        value["without_usable_rewrite"] = failed_rewrite_counts(project, int(key.split()[1]))
+        value["without_usable_rewrite"] = failed_rewrite_counts(project, int(key.split()[1]), drop)
     return summary
 
 

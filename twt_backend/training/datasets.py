@@ -4,7 +4,7 @@ Stage 1 trains on [x; r; y] (the teachers' rationales, as edited), the compresse
 [x; r^T; y] with r^T the round's refined rationale (a manual edit wins over the teacher's
 rewrite; only refinements with status ok or accepted count), the last stage on [x; y]. A
 sample without a usable rewrite (failed, pending, rejected) keeps the rationale it had
-before the round, as the paper keeps all N samples, unless the refinement setting
+before the round, as the paper keeps all N samples, unless the training setting
 `failed_rewrites` is "drop".
 By default x is the same prompt in every stage (prompt mode "shared": one instruction, so
 only the target differs and a shorter answer is a learnt habit); prompt mode "stage" gives
@@ -40,17 +40,13 @@ def refined_rationales(project: Project, round_: int) -> dict[int, str]:
     return {row["generation_id"]: row["text"] for row in rows if row["text"]}
 
 
-def kept_rationales(project: Project, round_: int) -> dict[int, str | None]:
+def kept_rationales(project: Project, round_: int, drop: bool = False) -> dict[int, str | None]:
     """generation_id -> the rationale a compressed stage of refinement round `round_`
     trains on, for the samples that have a usable rewrite of that round, and for the
-    others: the rationale of the round before (round 1: missing here, so the sample's own
-    stage-1 rationale), or None when failed rewrites are dropped."""
-    from twt_backend.config import RefineConfig
-    from twt_backend.settings import load_config
-
+    others: the rationale of the round before (round 1: the sample's own stage-1
+    rationale), or None when failed rewrites are dropped."""
     refined: dict[int, str | None] = dict(refined_rationales(project, round_))
-    drop = load_config(project, RefineConfig).failed_rewrites == "drop"
-    earlier = kept_rationales(project, round_ - 1) if round_ > 1 else {}
+    earlier = kept_rationales(project, round_ - 1, drop) if round_ > 1 else {}
     for sample in effective_samples(project):
         gid = sample["generation_id"]
         if gid not in refined:
@@ -58,27 +54,26 @@ def kept_rationales(project: Project, round_: int) -> dict[int, str | None]:
     return refined
 
 
-def failed_rewrite_counts(project: Project, round_: int) -> dict[str, int]:
+def failed_rewrite_counts(project: Project, round_: int, drop: bool = False) -> dict[str, int]:
     """Samples of G without a usable rewrite of a round: kept (trained on the earlier
-    rationale) or dropped, by the refinement setting."""
-    from twt_backend.config import RefineConfig
-    from twt_backend.settings import load_config
-
+    rationale) or dropped."""
     usable = refined_rationales(project, round_)
     missing = {s["generation_id"] for s in effective_samples(project)} - set(usable)
-    drop = load_config(project, RefineConfig).failed_rewrites == "drop"
     return {"kept": 0 if drop else len(missing), "dropped": len(missing) if drop else 0}
 
 
 def stage_examples(
-    project: Project, stage: int, n_stages: int = 3, prompt_mode: str = DEFAULT_PROMPT_MODE
+    project: Project,
+    stage: int,
+    n_stages: int = 3,
+    prompt_mode: str = DEFAULT_PROMPT_MODE,
+    failed_rewrites: str = "keep",
 ) -> list[dict[str, Any]]:
     """The examples of a HaRD stage: dicts with prompt, target, query_id, generation_id.
 
     A compressed stage uses refinement round `stage - 1`; a sample without a usable
     refinement of that round keeps its rationale of the round before (`kept_rationales`),
-    or is left out when the refinement setting `failed_rewrites` is "drop". `prompt_mode`
-    is "shared" or "stage".
+    or is left out when `failed_rewrites` is "drop". `prompt_mode` is "shared" or "stage".
     """
     mode = mode_for_stage(stage, n_stages)
     task = get_task(project.task)
@@ -89,7 +84,7 @@ def stage_examples(
                 f"stage {stage}: no usable rewrite of refinement round {stage - 1}; "
                 "run `twt refine` first"
             )
-        refined = kept_rationales(project, stage - 1)
+        refined = kept_rationales(project, stage - 1, failed_rewrites == "drop")
     examples = []
     for sample in effective_samples(project):
         rationale = sample["rationale"]

@@ -62,7 +62,13 @@ def run_examples(project: Project, settings: RunSettings) -> list[dict[str, Any]
     prompt_mode = settings.training.prompt_mode
     if settings.baseline:
         return baseline_examples(project, settings.baseline, prompt_mode)
-    return stage_examples(project, settings.stage, settings.n_stages, prompt_mode)
+    return stage_examples(
+        project,
+        settings.stage,
+        settings.n_stages,
+        prompt_mode,
+        settings.training.failed_rewrites,
+    )
 
 
 def preflight(project: Project, settings: RunSettings) -> int:
