@@ -16,6 +16,7 @@ from training_helpers import seed_samples
 from twt_backend import jobs
 from twt_backend.cli import main
 from twt_backend.evaluation.job import eval_items, eval_job_config, job_provenance
+from twt_backend.evaluation.provenance import Provenance
 from twt_backend.evaluation.report import comparison
 from twt_backend.evaluation.statistics import mcnemar_exact
 from twt_backend.store import utcnow
@@ -223,3 +224,58 @@ def test_failed_rewrites_are_kept_with_their_stage1_rationale(project):
     assert examples[failed["generation_id"]]["target"].startswith(original)
     examples = {e["generation_id"] for e in stage_examples(project, 2, failed_rewrites="drop")}
     assert len(examples) == 3 and failed["generation_id"] not in examples
+
+
+def test_a_redone_selection_makes_the_stage_stale_until_it_is_retrained(project):
+    """The adapter is unchanged but its training data is not the stage's data any more."""
+    seed_samples(project, 4)
+    add_queries_test(project, 2)
+    stage = project.artifacts / "stages" / "stage1"
+    (stage / "adapter").mkdir(parents=True)
+    (stage / "adapter" / "adapter_config.json").write_text("{}")
+    (stage / "adapter" / "adapter_model.safetensors").write_bytes(b"weights")
+    data = stage / "train_data.jsonl"
+    data.write_text("".join(json.dumps(e) + "\n" for e in stage_examples(project, 1)))
+    settings = {"stage": 1, "n_stages": 3, "training": {"prompt_mode": "shared"}}
+    run_config = {"settings": settings, "data": str(data), "eval_data": None}
+    (stage / "run_config.json").write_text(json.dumps(run_config))
+    sha = hashlib.sha256(b"weights").hexdigest()
+    provenance = job_provenance(project, {"stage": 1, "student": "s"})
+    assert provenance.adapter_sha256 == sha
+    for query_id in (5, 6):
+        insert_result(project, query_id, provenance, method="stage1")
+    (row,) = comparison(project)
+    assert (row["stale"], row["n"]) == (False, 2)
+    with project.transaction() as conn:  # selection redone: one sample rejected
+        conn.execute("UPDATE selections SET selected=0 WHERE generation_id=1")
+    (row,) = comparison(project)
+    assert row["stale"] is True and "training data changed" in row["stale_reason"]
+
+
+def add_queries_test(project, n):
+    with project.transaction() as conn:
+        for i in range(n):
+            conn.execute(
+                "INSERT INTO queries(source_id, split, payload, reference, content_hash, "
+                "created_at) VALUES (?, 'test', ?, '1', ?, ?)",
+                (f"t{i}", json.dumps({"question": f"t{i}?"}), f"test{i}", utcnow()),
+            )
+
+
+def test_student_answers_are_asked_again_after_a_retrain(project):
+    from twt_backend.evaluation.provenance import make_provenance
+    from twt_backend.hard.inference import infer_items
+
+    seed_samples(project, 2)
+    old = make_provenance(None, "s", "shared", {}, "hf")
+    new = Provenance(hashlib.sha256(b"new").hexdigest(), "s", "shared", old.generation)
+    with project.transaction() as conn:
+        for query_id in (1, 2):
+            conn.execute(
+                "INSERT INTO student_outputs(query_id, stage, output, tokens, prompt_mode, "
+                "adapter_sha256, base_model, generation, provenance, created_at) "
+                "VALUES (?, 1, 'o', 3, 'shared', ?, ?, ?, ?, ?)",
+                (query_id, *old.columns(), utcnow()),
+            )
+    assert infer_items(project, 1, "full", "shared", old) == []
+    assert [i.query_id for i in infer_items(project, 1, "full", "shared", new)] == [1, 2]

@@ -429,7 +429,7 @@ def write_report(project: Project, out_dir: str | Path) -> Path:
         "project": project.name,
         "task": project.task,
         "generated_at": utcnow(),
-        "n_common": rows[0]["n"] if rows else 0,
+        "n_common": next((r["n"] for r in rows if not r["stale"]), 0),
         "best_baseline": next((r["method"] for r in rows if r["best_baseline"]), None),
         "rows": rows,
         "config": config_summary(project),
