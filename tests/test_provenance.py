@@ -132,7 +132,10 @@ def test_report_json_follows_the_contract_on_one_and_two_projects(tmp_path, caps
     add_results(first, RESULTS)
     second = make_project(tmp_path / "p2", "math")
     add_queries(second, 2)
-    add_results(second, {"stage0": [(7, 1), (9, 0)], "stage1": [(30, 1), (20, 1)]})
+    add_results(
+        second,
+        {"stage0": [(7, 1), (9, 0)], "stage1": [(30, 1), (20, 1)], "teacher:gpt": [(50, 1)] * 2},
+    )
     for project in (first, second):
         project.close()
 
@@ -145,6 +148,7 @@ def test_report_json_follows_the_contract_on_one_and_two_projects(tmp_path, caps
         *((str(first.root), r["method"]) for r in one),
         (str(second.root), "stage0"),
         (str(second.root), "stage1"),
+        (str(second.root), "teacher:gpt"),
     ]
     for row in two:
         assert list(row)[: len(CONTRACT)] == list(CONTRACT)
@@ -161,6 +165,7 @@ def test_report_json_follows_the_contract_on_one_and_two_projects(tmp_path, caps
     # second project on its own: stage 0 right 1 of 2, stage 1 right 2 of 2, one discordant
     assert by[(str(second.root), "stage0")]["p_vs_stage1"] == 1.0
     assert by[(str(second.root), "stage1")]["accuracy"] == 1.0
+    assert by[(str(second.root), "teacher:gpt")]["kind"] == "teacher"
     assert main(["report", str(first.root), str(second.root)]) == 2  # several: only --json
 
 

@@ -42,6 +42,7 @@ from twt_backend.settings import load_config
 from twt_backend.store import Project, utcnow
 
 MAJORITY = "majority"
+TEACHER_PREFIX = "teacher:"
 BASELINES = (MAJORITY, "stage0", "direct", "kd", "dss", "sft")
 BASELINE_NAMES = {
     MAJORITY: "Majority class (always the most frequent gold label)",
@@ -288,13 +289,16 @@ def _n_stages(project: Project, methods: Any) -> int:
 
 
 def display_name(method: str, methods: Any, n_stages: int = 3) -> tuple[str, str]:
-    """(display name, kind) of a method; kind is baseline, twt or other."""
+    """(display name, kind) of a method; kind is baseline, twt, teacher (``teacher:NAME``)
+    or other."""
     base, mode = split_method(method)
     if mode:
         name, kind = display_name(base, methods, n_stages)
         return f"{name}, asked in prompt mode {mode}", kind
     if method in BASELINE_NAMES:
         return BASELINE_NAMES[method], "baseline"
+    if method.startswith(TEACHER_PREFIX):  # a teacher that answered the test split
+        return f"Teacher {method[len(TEACHER_PREFIX) :]}", "teacher"
     if method == "stage1" and "sft" not in methods:
         return "Full-reasoning SFT (stage 1)", "baseline"
     if method.startswith("stage") and method[5:].isdigit():
