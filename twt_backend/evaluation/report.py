@@ -248,16 +248,30 @@ def per_query(project: Project, query_id: int) -> dict[str, dict[str, Any]]:
     """What each method answered for one query: output, answer, correct, tokens, and
     whether that output is stale (not of the method's current provenance)."""
     rows = project.rows(
-        "SELECT method, output, answer, correct, tokens FROM eval_results WHERE query_id=?",
+        "SELECT method, output, answer, correct, tokens, adapter_sha256, provenance, "
+        "prompt_mode FROM eval_results WHERE query_id=?",
         (query_id,),
     )
-    outputs = load_outputs(project) if rows else {}
     by_method = {r.pop("method"): r for r in rows}
     for method, row in by_method.items():
         row["correct"] = None if row["correct"] is None else bool(row["correct"])
-        current = outputs.get(method)
-        row["stale"] = current is None or current.stale or query_id not in current.results
+        identity = (row.pop("adapter_sha256"), row.pop("provenance"), row.pop("prompt_mode"))
+        row["stale"] = identity != _current_identity(project, method)
     return {m: by_method[m] for m in _ordered(by_method)}
+
+
+def _current_identity(project: Project, method: str) -> tuple[Any, ...] | None:
+    """(adapter hash, provenance key, prompt mode) of a method's current outputs (see
+    `load_outputs`); None when all its outputs are stale."""
+    adapter_hash = current_adapter_sha256(project, method)
+    latest = project.rows(
+        "SELECT provenance, prompt_mode FROM eval_results WHERE method=? AND adapter_sha256 IS ?"
+        " ORDER BY id DESC LIMIT 1",
+        (method, adapter_hash),
+    )
+    if not latest or training_data_changed(project, method):
+        return None
+    return adapter_hash, latest[0]["provenance"], latest[0]["prompt_mode"]
 
 
 def token_counts(project: Project, methods: Sequence[str] | None = None) -> dict[str, list[int]]:
