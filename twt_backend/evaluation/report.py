@@ -240,7 +240,7 @@ def _add_p_values(rows: list[dict[str, Any]], outputs: dict[str, Outputs], share
         for key, other in (("p_vs_stage1", "stage1"), ("p_vs_best_baseline", best)):
             row[key] = None
             method = row["method"]
-            if other in fresh and method in fresh and method != other:
+            if other is not None and other in fresh and method in fresh and method != other:
                 row[key] = mcnemar_exact(correctness(method), correctness(other))
 
 

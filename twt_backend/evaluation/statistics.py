@@ -57,4 +57,4 @@ def majority_label(references: Iterable[str | None]) -> str | None:
 def majority_results(references: Mapping[int, str | None]) -> dict[int, Any]:
     """query id -> (label, correct) of always answering the majority label."""
     label = majority_label(references.values())
-    return {q: (label, int(bool(ref) and ref.strip() == label)) for q, ref in references.items()}
+    return {q: (label, int((ref or "").strip() == label)) for q, ref in references.items()}
