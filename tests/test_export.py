@@ -12,6 +12,7 @@ from twt_backend.config import SelectionConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.evaluation.export import export_stage
 from twt_backend.evaluation.model_card import hub_name
+from twt_backend.evaluation.provenance import adapter_sha256
 from twt_backend.settings import save_config
 from twt_backend.training.settings import adapter_dir, run_config_path
 
@@ -47,6 +48,11 @@ def trained(project, tiny_model_dir, monkeypatch):
     add_queries(project, 5)
     add_results(project, RESULTS)
     make_adapter(tiny_model_dir, adapter_dir(project.root, 1))
+    with project.transaction() as conn:  # stage 1's results were made by this adapter
+        conn.execute(
+            "UPDATE eval_results SET adapter_sha256=? WHERE method='stage1'",
+            (adapter_sha256(adapter_dir(project.root, 1)),),
+        )
     run_config = {"settings": {"stage": 1, "n_stages": 3, "training": {"lr": 0.0002,
                   "student": "HuggingFaceTB/SmolLM2-135M-Instruct", "epochs": 2.0},
                   "lora": {"rank": 4}}, "n_examples": 17}  # fmt: skip

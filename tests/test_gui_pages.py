@@ -341,10 +341,10 @@ def test_compare_shows_stored_numbers(window, qtbot, async_loop, tmp_path):  # n
     compare = window.show_page("Compare")
     assert not compare.panel.is_empty
     assert compare.summary_cells() == [
-        ["Vanilla student ★", "baseline", "4", "1", "25.0%", "4.6%–69.9%", "best baseline",
-         "200.0", ""],
-        ["TwT stage 3 (reasoning-free)", "twt", "4 of 5", "3", "75.0%", "30.1%–95.4%",
-         "+50.0 pts", "12.0", "-94.0%"],
+        ["Vanilla student ★", "baseline", "4", "1", "25.0%", "4.6%–69.9%", "—", "best baseline",
+         "—", "200.0", "200 / 200", "", "1 100%"],
+        ["TwT stage 3 (reasoning-free)", "twt", "4 of 5", "3", "75.0%", "30.1%–95.4%", "—",
+         "+50.0 pts", "p=0.500", "12.0", "12 / 12", "-94.0%", "1 100%"],
     ]  # fmt: skip
     import pyqtgraph as pg
 
@@ -364,6 +364,42 @@ def test_compare_shows_stored_numbers(window, qtbot, async_loop, tmp_path):  # n
     assert html is not None and html.name == "report.html" and html.is_file()
     assert (tmp_path / "report" / "comparison.csv").read_text().count("\n") == 3
     assert str(html) in compare.export_status.text()
+
+
+def test_compare_marks_stale_rows_the_majority_class_and_answer_shares(
+    window,
+    tmp_path,  # noqa: F811
+):
+    open_project(window, tmp_path / "c", task="choice")
+    project = window.session.project
+    adapter = project.artifacts / "stages" / "stage1" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"retrained weights")
+    with project.transaction() as conn:
+        for qid, ref in enumerate(["A", "A", "B", "C"], start=1):
+            conn.execute(
+                "INSERT INTO queries(id, source_id, split, payload, reference, content_hash, "
+                "created_at) VALUES (?, ?, 'test', ?, ?, ?, ?)",
+                (qid, f"q{qid}", json.dumps({"question": f"q{qid}"}), ref, f"c{qid}", utcnow()),
+            )
+            for method, answer, sha in (("stage0", "C", None), ("stage1", "A", "old-adapter")):
+                conn.execute(
+                    "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct,"
+                    " adapter_sha256, created_at) VALUES (?, ?, 'o', ?, 3, ?, ?, ?)",
+                    (method, qid, answer, int(answer == ref), sha, utcnow()),
+                )
+    compare = window.show_page("Compare")
+    cells = {row[0]: row for row in compare.summary_cells()}
+    majority = cells["Majority class (always the most frequent gold label)"]
+    assert majority[2:5] == ["4", "2", "50.0%"] and majority[-1] == "A 100%"
+    assert cells["Vanilla student ★"][-1] == "C 100%"  # a constant answer shows as such
+    stale = cells["Full-reasoning SFT (stage 1) ⚠ stale"]
+    assert stale[2] == "4" and stale[6] == "—" and stale[8] == "—"  # compared with nothing
+    assert "Stale (made by an older adapter" in compare.common.text()
+    assert "Splits: test 4." in compare.common.text()
+    compare.queries.selectRow(0)
+    assert "stale: not of its current adapter" in compare.answers.toPlainText()
 
 
 # ---- Screenshots ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from training_helpers import processes_with, seed_samples, train_config
+from training_helpers import add_validation_split, processes_with, seed_samples, train_config
 
 from tests.gui_helpers import add_queries, settings  # noqa: F401 - fixtures
 from twt_backend import jobs
@@ -157,7 +157,8 @@ def test_a_real_tiny_training_run_shows_its_phase_step_and_eta(window, qtbot, ti
     """A real worker and trainer on the tiny model, followed by the page at its own cadence:
     what the header said while the job ran, and at the end."""
     project = window.session.project
-    seed_samples(project, 40)
+    seed_samples(project, 36)
+    add_validation_split(project, 4)
     config = train_config(
         1,
         tiny_model_dir,

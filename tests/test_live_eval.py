@@ -9,11 +9,17 @@ import signal
 from pathlib import Path
 
 import pytest
-from training_helpers import processes_with, run_train, seed_samples, train_config, worker_log
+from training_helpers import (
+    add_validation_split,
+    processes_with,
+    run_train,
+    seed_samples,
+    train_config,
+    worker_log,
+)
 
 from twt_backend.config import GenerationConfig
 from twt_backend.jobs import JobContext
-from twt_backend.store import utcnow
 from twt_backend.tasks import get_task
 from twt_backend.training.settings import stage_dir
 from twt_backend.training.validation import (
@@ -41,43 +47,47 @@ def metric_points(project, job_id: int, name: str) -> list[tuple[int, float]]:
     return [(r["step"], r["value"]) for r in rows]
 
 
-def test_stage1_run_writes_live_accuracy_and_tokens(seeded, tiny_model_dir):
+def test_without_a_validation_split_nothing_is_held_out(seeded, tiny_model_dir):
+    """Issue 13 item 4: no training example is held out silently; without a validation
+    split there is no live validation, and the run says so."""
     project = seeded
-    with project.transaction() as conn:  # an unlabeled query: judged against the teacher
-        conn.execute("UPDATE queries SET reference=NULL")
-    config = train_config(
-        1,
-        tiny_model_dir,
-        max_steps=4,
-        eval_steps=2,
-        eval_size=4,
-        max_length=160,  # the tiny tokenizer spends ~100 tokens on a stage-1 prompt
-        save_steps=100,
-        eval_max_new_tokens=12,
-    )
+    config = train_config(1, tiny_model_dir, max_steps=4, eval_steps=2, eval_size=4,
+                          max_length=160, save_steps=100, eval_max_new_tokens=12)  # fmt: skip
     job = run_train(project, config)
     assert job["status"] == "finished", worker_log(job, project, 1)
+    folder = stage_dir(project.root, 1)
+    trained = [json.loads(line) for line in (folder / "train_data.jsonl").read_text().splitlines()]
+    assert len({t["query_id"] for t in trained}) == 40  # every query of G is trained on
+    assert (folder / "eval_data.jsonl").read_text() == ""
+    assert (folder / "live_eval.jsonl").read_text() == ""
+    assert metric_points(project, job["id"], "eval_accuracy") == []
+    assert metric_points(project, job["id"], "eval_loss") == []
+    log = (Path(job["artifact_dir"]) / "job.log").read_text()
+    assert "no live validation (no validation split; nothing held out)" in log
 
+
+def test_live_validation_judges_against_the_reference_and_asks_the_shared_prompt(
+    seeded, tiny_model_dir
+):
+    project = seeded
+    validation = add_validation_split(project, 4)
+    config = train_config(1, tiny_model_dir, max_steps=4, eval_steps=2, eval_size=4,
+                          max_length=160, save_steps=100, eval_max_new_tokens=12)  # fmt: skip
+    job = run_train(project, config)
+    assert job["status"] == "finished", worker_log(job, project, 1)
     accuracy = metric_points(project, job["id"], "eval_accuracy")
     tokens = metric_points(project, job["id"], "eval_output_tokens")
     assert [step for step, _ in accuracy] == [2, 4]
     assert [step for step, _ in tokens] == [2, 4]
     assert all(0.0 <= value <= 1.0 for _, value in accuracy)
     assert all(0.0 <= value <= 12 for _, value in tokens)
-    assert [s for s, _ in metric_points(project, job["id"], "eval_loss")] == [2, 4]
-
     folder = stage_dir(project.root, 1)
     live = [json.loads(line) for line in (folder / "live_eval.jsonl").read_text().splitlines()]
-    trained = {
-        json.loads(line)["query_id"]
-        for line in (folder / "train_data.jsonl").read_text().splitlines()
+    assert sorted(item["query_id"] for item in live) == validation
+    references = {
+        r["id"]: r["reference"] for r in project.rows("SELECT id, reference FROM queries")
     }
-    assert len(live) == 4 and not trained & {item["query_id"] for item in live}
-    assert len(trained) == 36
-    teacher = {
-        r["query_id"]: r["answer"] for r in project.rows("SELECT query_id, answer FROM generations")
-    }
-    assert all(item["reference"] == teacher[item["query_id"]] for item in live)
+    assert all(item["reference"] == references[item["query_id"]] for item in live)
     shared = get_task("math").shared_hint  # every stage is asked the one shared instruction
     assert all(item["prompt"].endswith(f"\n\n{shared}\n") for item in live)
     logged = [
@@ -181,25 +191,11 @@ def test_judged_accuracy_counts_right_answers(project, tmp_path: Path):
     assert values == {"eval_accuracy": 0.5, "eval_output_tokens": 25.0}
 
 
-def add_validation_split(project, n: int) -> list[int]:
-    ids = []
-    with project.transaction() as conn:
-        for i in range(n):
-            payload = json.dumps({"question": f"What is {i} plus {i}? (validation)"})
-            ids.append(
-                conn.execute(
-                    "INSERT INTO queries(source_id, split, payload, reference, content_hash, "
-                    "created_at) VALUES (?, 'validation', ?, ?, ?, ?)",
-                    (f"v{i}", payload, str(2 * i), f"v{i}", utcnow()),
-                ).lastrowid
-            )
-    return ids
-
-
 def test_a_validation_split_replaces_the_hold_out(project):
     seed_samples(project, 40)
     examples = [{"query_id": q, "prompt": "p", "target": "t"} for q in range(1, 41)]
-    assert len(choose_validation(project, examples, 64, 7)[2]) == 4  # no split: a tenth of G
+    # no validation split: nothing held out, no live validation (never a slice of G)
+    assert choose_validation(project, examples, 64, 7) == (examples, [], [])
     validation = add_validation_split(project, 6)
     train, held, ids = choose_validation(project, examples, 4, 7)
     assert train == examples and held == [] and len(ids) == 4 and set(ids) <= set(validation)

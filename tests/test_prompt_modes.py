@@ -13,7 +13,7 @@ from training_helpers import seed_samples
 from twt_backend.cli import main as twt_main
 from twt_backend.config import TrainingConfig
 from twt_backend.errors import UsageError
-from twt_backend.evaluation.job import eval_items, eval_method
+from twt_backend.evaluation.job import eval_items, eval_method, job_provenance
 from twt_backend.hard.inference import infer_items
 from twt_backend.settings import save_config
 from twt_backend.store import utcnow
@@ -150,11 +150,13 @@ def test_rows_of_another_prompt_mode_are_asked_again(seeded) -> None:
                 (qid, utcnow()),
             )
     assert len(eval_items(seeded, {"stage": 0})) == 2  # legacy "stage" rows: asked again
+    current = job_provenance(seeded, {"stage": 0})  # what `twt eval --stage 0` records now
+    assert current.prompt_mode == "shared"
     with seeded.transaction() as conn:
         conn.execute(
             "INSERT OR REPLACE INTO eval_results(method, query_id, output, tokens, correct, "
-            "prompt_mode, created_at) VALUES ('stage0', ?, 'x', 9, 0, 'shared', ?)",
-            (test_ids[0], utcnow()),
+            "prompt_mode, provenance, created_at) VALUES ('stage0', ?, 'x', 9, 0, 'shared', ?, ?)",
+            (test_ids[0], current.key, utcnow()),
         )
     assert [i.query_id for i in eval_items(seeded, {"stage": 0})] == [test_ids[1]]
     (row,) = comparison(seeded)

@@ -134,7 +134,8 @@ def test_per_query_drill_down(filled):
     answers = per_query(filled, 2)
     assert list(answers) == ["stage0", "kd", "stage1", "stage3"]
     assert answers["stage0"] == {
-        "output": "stage0 says 2", "answer": "2", "correct": False, "tokens": 120
+        "output": "stage0 says 2", "answer": "2", "correct": False, "tokens": 120,
+        "stale": False,
     }  # fmt: skip
     assert answers["kd"]["correct"] is True
 

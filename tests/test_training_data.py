@@ -45,19 +45,37 @@ def test_compressed_stage_uses_refinements_edit_wins_and_skips_unusable(project)
             "created_at, updated_at) VALUES (?, 2, 'teacher', 'round two', 'ok', ?, ?)",
             (ids[3], now, now),
         )
-    stage2 = stage_examples(project, 2)
+    stage2 = stage_examples(project, 2, failed_rewrites="drop")
     assert [e["generation_id"] for e in stage2] == [ids[0], ids[3]]
     assert stage2[0]["target"] == "Short: 3.\nAnswer: 3"
     assert stage2[1]["target"] == "3 + 6 = 9.\nAnswer: 9"
     # four-stage variant: stage 3 is the second compression round
-    assert [e["target"] for e in stage_examples(project, 3, n_stages=4)] == ["round two\nAnswer: 9"]
+    assert [e["target"] for e in stage_examples(project, 3, 4, failed_rewrites="drop")] == [
+        "round two\nAnswer: 9"
+    ]
+    # by default (the paper keeps all N) a sample without a usable rewrite keeps the
+    # rationale it had before the round
+    original = {
+        r["id"]: r["rationale"] for r in project.rows("SELECT id, rationale FROM generations")
+    }
+    kept = {e["generation_id"]: e["target"] for e in stage_examples(project, 2)}
+    assert list(kept) == ids
+    assert kept[ids[1]] == f"{original[ids[1]]}\nAnswer: 5"
+    assert kept[ids[2]] == f"{original[ids[2]]}\nAnswer: 7"
+    round_two = {e["generation_id"]: e["target"] for e in stage_examples(project, 3, 4)}
+    assert round_two[ids[0]] == "Short: 3.\nAnswer: 3"  # round 1's text, not the original
+    assert round_two[ids[3]] == "round two\nAnswer: 9"
     # a hand edit rescues a failed rewrite, never a rejected one
     with project.transaction() as conn:
         conn.execute(
             "UPDATE refinements SET edited_text='Fixed.' WHERE generation_id IN (?, ?)",
             (ids[1], ids[2]),
         )
-    assert [e["generation_id"] for e in stage_examples(project, 2)] == [ids[0], ids[2], ids[3]]
+    assert [e["generation_id"] for e in stage_examples(project, 2, failed_rewrites="drop")] == [
+        ids[0],
+        ids[2],
+        ids[3],
+    ]
 
 
 def test_answer_stage_has_no_rationale(project):

@@ -145,3 +145,18 @@ def wait_until(predicate: Any, timeout: float, step: float = 0.2) -> bool:
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def add_validation_split(project, n: int) -> list[int]:
+    ids = []
+    with project.transaction() as conn:
+        for i in range(n):
+            payload = json.dumps({"question": f"What is {i} plus {i}? (validation)"})
+            ids.append(
+                conn.execute(
+                    "INSERT INTO queries(source_id, split, payload, reference, content_hash, "
+                    "created_at) VALUES (?, 'validation', ?, ?, ?, ?)",
+                    (f"v{i}", payload, str(2 * i), f"v{i}", utcnow()),
+                ).lastrowid
+            )
+    return ids

@@ -157,6 +157,12 @@ class TrainingConfig:
         "own hint (step by step / briefly / answer only).",
         choices=("shared", "stage"),
     )
+    failed_rewrites: str = _f(
+        "keep",
+        "Compressed stages: a sample whose rewrite failed keeps its earlier rationale "
+        "(keep: the paper trains on all N samples) or is left out (drop).",
+        choices=("keep", "drop"),
+    )
     seed: int = _f(42, "Random seed.")
     merge_export: bool = _f(False, "Also export the merged model (safetensors).")
 

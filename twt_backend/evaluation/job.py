@@ -1,8 +1,10 @@
 """The `eval` job: a stage's student (0 = vanilla) or a baseline answers the test split;
 per query the output, its token count, correctness and the prompt mode it was asked under
 land in `eval_results` under the method's name (``stage0``..``stage4``, ``direct``, ``kd``,
-``dss``). Resumable: a query with a result of the same method and prompt mode is skipped;
-one of another prompt mode is asked again and replaced.
+``dss``), with its provenance (evaluation/provenance.py: adapter hash, base model, prompt
+mode, generation settings). Resumable: a query with a result of the same method and the
+same provenance is skipped; one of another provenance (a retrained adapter, another prompt
+mode, base model or generation setting) is asked again and replaced.
 
 A stage is asked, by default, in the prompt mode it was trained with (the vanilla student
 and the direct baseline need no training: the project's prompt mode, and "direct"). Asked
@@ -23,7 +25,15 @@ from typing import Any
 from twt_backend.config import GenerationConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.evaluation.judge import judge_outputs
-from twt_backend.evaluation.runner import Item, adapter_for, launch_shards, run_items, student_name
+from twt_backend.evaluation.provenance import Provenance, make_provenance
+from twt_backend.evaluation.runner import (
+    Item,
+    adapter_for,
+    job_engine,
+    launch_shards,
+    run_items,
+    student_name,
+)
 from twt_backend.jobs import JobContext
 from twt_backend.settings import load_config, with_overrides
 from twt_backend.store import Project, utcnow
@@ -82,12 +92,39 @@ def job_method(project: Project, config: dict[str, Any]) -> tuple[str, str]:
     return eval_method(project, eval_target(config), prompt_mode)
 
 
-def eval_items(project: Project, config: dict[str, Any]) -> list[Item]:
-    """Queries of the split still without a result for this method in this prompt mode,
-    in id order."""
+def job_provenance(
+    project: Project, config: dict[str, Any], engine: str | None = None
+) -> Provenance:
+    """What the outputs of an eval job config are produced by; a config without student,
+    adapter or generation settings (the pipeline's checks) gets what `eval_job_config`
+    would give it."""
+    target = eval_target(config)
+    _, prompt_mode = job_method(project, config)
+    if "adapter" in config:
+        adapter = config["adapter"]
+    else:
+        try:
+            adapter = adapter_for(project, target)
+        except UsageError:  # not trained: nothing can match
+            adapter = None
+    student = config.get("student") or _local_or_name(
+        trained_student(project, target) or student_name(project)
+    )
+    generation = config.get("generation") or dataclasses.asdict(
+        load_config(project, GenerationConfig)
+    )
+    return make_provenance(adapter, student, prompt_mode, generation, engine)
+
+
+def eval_items(
+    project: Project, config: dict[str, Any], provenance: Provenance | None = None
+) -> list[Item]:
+    """Queries of the split still without a result for this method of this provenance
+    (default: `job_provenance` of the config), in id order."""
     task = get_task(project.task)
     target = eval_target(config)
     method, prompt_mode = job_method(project, config)
+    provenance = provenance or job_provenance(project, config)
     stages = n_stages(project)
     limit = config.get("limit")
     rows = project.rows(
@@ -98,8 +135,8 @@ def eval_items(project: Project, config: dict[str, Any]) -> list[Item]:
     done = {
         r["query_id"]
         for r in project.rows(
-            "SELECT query_id FROM eval_results WHERE method=? AND prompt_mode IS ?",
-            (method, prompt_mode),
+            "SELECT query_id FROM eval_results WHERE method=? AND provenance=?",
+            (method, provenance.key),
         )
     }
     items = []
@@ -113,7 +150,7 @@ def eval_items(project: Project, config: dict[str, Any]) -> list[Item]:
 
 
 def make_writer(  # type: ignore[no-untyped-def]
-    method: str, job_id: int, task_name: str, prompt_mode: str | None = None
+    method: str, job_id: int, task_name: str, provenance: Provenance
 ):
     def write(project: Project, items: list[Item], completions: list[Any]) -> None:
         verdicts = judge_outputs(
@@ -126,7 +163,8 @@ def make_writer(  # type: ignore[no-untyped-def]
         with project.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO eval_results(method, query_id, job_id, output, answer, "
-                "tokens, correct, prompt_mode, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "tokens, correct, prompt_mode, adapter_sha256, base_model, generation, "
+                "provenance, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         method,
@@ -136,7 +174,8 @@ def make_writer(  # type: ignore[no-untyped-def]
                         v.answer,
                         c.tokens,
                         int(v.correct),
-                        prompt_mode,
+                        provenance.prompt_mode,
+                        *provenance.columns(),
                         now,
                     )
                     for i, c, v in zip(items, completions, verdicts, strict=True)
@@ -205,11 +244,12 @@ def _local_or_name(student: str) -> str:
     return str(path.resolve()) if path.is_dir() else student
 
 
-def summary(project: Project, method: str) -> dict[str, Any]:
+def summary(project: Project, method: str, provenance: Provenance | None = None) -> dict[str, Any]:
+    """Accuracy and mean tokens of a method's results (of one provenance when given)."""
     row = project.rows(
         "SELECT COUNT(*) AS n, COALESCE(SUM(correct), 0) AS correct, AVG(tokens) AS mean_tokens "
-        "FROM eval_results WHERE method=?",
-        (method,),
+        "FROM eval_results WHERE method=? AND (? IS NULL OR provenance=?)",
+        (method, provenance and provenance.key, provenance and provenance.key),
     )[0]
     n = row["n"]
     return {
@@ -225,18 +265,19 @@ def run_job(ctx: JobContext, rank: int = 0, world_size: int = 1) -> None:
     project = ctx.project
     method, prompt_mode = job_method(project, ctx.config)
     config = {**ctx.config, "method": method, "prompt_mode": prompt_mode}
-    items = eval_items(project, config)
+    provenance = job_provenance(project, config, job_engine(ctx))
+    items = eval_items(project, config, provenance)
     nproc = int(ctx.config.get("nproc", 1))
     if nproc > 1 and world_size == 1:
         launch_shards(ctx, nproc)
     elif items:
-        writer = make_writer(method, ctx.job_id, project.task, prompt_mode)
+        writer = make_writer(method, ctx.job_id, project.task, provenance)
         run_items(ctx, items, writer, method, rank, world_size)
     if rank == 0:
-        result = summary(project, method)
+        result = summary(project, method, provenance)
         # queries this job was asked for that still have no result (the job process only:
         # a shard's rank 0 ends before the other shards have written theirs)
-        failed = len(eval_items(project, ctx.config)) if world_size == 1 else 0
+        failed = len(eval_items(project, config, provenance)) if world_size == 1 else 0
         ctx.progress(
             force=True,
             bars={method: {"done": result["n"], "total": result["n"] + failed, "failed": failed}},

@@ -30,16 +30,27 @@ def interval(row: dict[str, Any]) -> str:
     return f"[{100.0 * row['ci_low']:.1f}, {100.0 * row['ci_high']:.1f}]"
 
 
+def p_value(value: float | None) -> str:
+    """A McNemar p-value: "0.031", "<0.001"; a dash for none."""
+    if value is None:
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def comparison_cells(row: dict[str, Any], best_mark: str = " (best baseline)") -> list[str]:
     """The table cells of one method, as plain text (also the CLI's and the model card's)."""
     accuracy = None if row["accuracy"] is None else 100.0 * row["accuracy"]
+    stale = " [stale]" if row.get("stale") else ""
+    median, p90 = row.get("median_output_tokens"), row.get("p90_output_tokens")
     return [
-        row["display"] + (best_mark if row["best_baseline"] else ""),
+        row["display"] + (best_mark if row["best_baseline"] else "") + stale,
         str(row["n"]),
         fmt(accuracy),
         interval(row),
         fmt(row["delta_accuracy_pts"], sign=True),
+        p_value(row.get("p_vs_stage1")),
         fmt(row["mean_output_tokens"]),
+        f"{fmt(median, 0)} / {fmt(p90, 0)}",
         fmt(row["delta_tokens_pct"], suffix="%", sign=True),
     ]
 
@@ -50,7 +61,9 @@ TABLE_HEADERS = (
     "Accuracy (%)",
     "95% CI (%)",
     "Δ acc (pts)",
+    "p vs stage 1",
     "Output tokens",
+    "Median / p90",
     "Δ tokens",
 )
 
@@ -66,13 +79,31 @@ def _table(rows: list[dict[str, Any]]) -> str:
     body = []
     for row in rows:
         cells = comparison_cells(row)
-        classes = ["name", "", "", "", _delta_class(row["delta_accuracy_pts"], True), ""]
+        classes = ["name", "", "", "", _delta_class(row["delta_accuracy_pts"], True), "", "", ""]
         classes.append(_delta_class(row["delta_tokens_pct"], False))
         tds = "".join(
             f'<td class="{c}">{escape(text)}</td>' for c, text in zip(classes, cells, strict=True)
         )
         body.append(f'<tr class="{"best" if row["best_baseline"] else ""}">{tds}</tr>')
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _distributions(rows: list[dict[str, Any]]) -> str:
+    """Predicted answers per method (a constant answer shows as one bar of 100%)."""
+    items = []
+    for row in rows:
+        counts = row.get("answer_distribution") or {}
+        total = sum(counts.values())
+        if not total:
+            continue
+        shown = ", ".join(
+            f"{escape(a)}: {100.0 * n / total:.0f}%" for a, n in list(counts.items())[:8]
+        )
+        more = f", … ({len(counts) - 8} more)" if len(counts) > 8 else ""
+        items.append(f"<li>{escape(row['display'])}: {shown}{more}</li>")
+    if not items:
+        return ""
+    return f"<h3>Predicted answers</h3><ul>{''.join(items)}</ul>"
 
 
 def _config(config: dict[str, Any]) -> str:
@@ -127,7 +158,10 @@ def render_html(payload: dict[str, Any], images: dict[str, bytes]) -> str:
         against = f"against the best baseline, {escape(best)}" if best else "(no baseline yet)"
         parts.append(
             f"<h2>Comparison</h2><p>{payload['n_common']} queries answered by every method; "
-            f"changes {against}.</p>{_table(rows)}{_images(images)}"
+            f"changes {against}; p: McNemar exact test on those queries. Rows marked "
+            f"[stale] were made by an older adapter (or one trained on data that changed "
+            f"since): counted apart, compared with nothing.</p>{_table(rows)}"
+            f"{_distributions(rows)}{_images(images)}"
         )
     parts.append(_config(payload["config"]))
     parts.append("</body></html>")

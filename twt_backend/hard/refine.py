@@ -223,10 +223,11 @@ def write_rows(
 def ensure_student_outputs(ctx: JobContext, round_: int, extra: dict[str, Any]) -> None:
     """Run an "infer" child job when some sample of G has no stage-N student answer."""
     from twt_backend.hard.child_jobs import run_child
-    from twt_backend.hard.inference import infer_items
+    from twt_backend.hard.inference import config_provenance, infer_items
 
     config = infer_config(ctx.project, round_, extra)
-    if not infer_items(ctx.project, round_, config["mode"], config["prompt_mode"]):
+    provenance = config_provenance(config)
+    if not infer_items(ctx.project, round_, config["mode"], config["prompt_mode"], provenance):
         return
     ctx.log(f"stage-{round_} student answers missing: running the student first")
 

@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twt_backend import jobs
-from twt_backend.config import GenerationConfig, RefineConfig, SelectionConfig
+from twt_backend.config import (
+    GenerationConfig,
+    RefineConfig,
+    SelectionConfig,
+)
+from twt_backend.errors import UsageError
 from twt_backend.generation import LabelOptions, load_teachers, query_planner
 from twt_backend.hard.refine import infer_config, stage_student_path
 from twt_backend.hard.refine_plan import plan_round
@@ -120,14 +125,19 @@ def student_answers_config(
 
 
 def answers_missing(project: Project, options: PipelineOptions, stage: int) -> bool:
-    from twt_backend.hard.inference import infer_items
+    from twt_backend.hard.inference import config_provenance, infer_items
     from twt_backend.hard.refine import stage_prompt_mode
     from twt_backend.tasks import mode_for_stage
 
     if refine_settings(project, options).method != "teacher":
         return False  # only the teacher method rewrites towards the student's answers
-    mode = mode_for_stage(stage, options.n_stages)
-    return bool(infer_items(project, stage, mode, stage_prompt_mode(project, stage)))
+    try:  # the answers of the job this step would start (its provenance)
+        config = student_answers_config(project, options, stage)
+    except UsageError:  # stage not trained: every answer is missing
+        mode = mode_for_stage(stage, options.n_stages)
+        return bool(infer_items(project, stage, mode, stage_prompt_mode(project, stage)))
+    provenance = config_provenance(config)
+    return bool(infer_items(project, stage, config["mode"], config["prompt_mode"], provenance))
 
 
 def refine_settings(project: Project, options: PipelineOptions) -> RefineConfig:
@@ -172,5 +182,8 @@ def eval_config(project: Project, options: PipelineOptions, stage: int) -> dict[
 def eval_missing(project: Project, options: PipelineOptions, stage: int) -> bool:
     from twt_backend.evaluation.job import eval_items
 
-    config = {"stage": stage, "split": "test", "limit": options.limit}
+    try:  # the results of the job this step would start (its provenance)
+        config = eval_config(project, options, stage)
+    except UsageError:  # not trained
+        config = {"stage": stage, "split": "test", "limit": options.limit}
     return bool(eval_items(project, config))

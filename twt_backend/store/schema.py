@@ -248,11 +248,28 @@ INSERT INTO variants(name, folder, settings, created_at, updated_at)
     VALUES ('main', '.', '{}', datetime('now'), datetime('now'));
 """
 
+# Provenance of every stored student output (evaluation/provenance.py): the sha256 of the
+# adapter weights (NULL: the untrained student), the base model, the generation settings
+# (JSON) and a key over all of them with the prompt mode. Older rows have none: unknown
+# provenance, so `twt eval` asks them again.
+MIGRATION_OUTPUT_PROVENANCE = """
+ALTER TABLE eval_results ADD COLUMN adapter_sha256 TEXT;
+ALTER TABLE eval_results ADD COLUMN base_model TEXT;
+ALTER TABLE eval_results ADD COLUMN generation TEXT;
+ALTER TABLE eval_results ADD COLUMN provenance TEXT;
+ALTER TABLE student_outputs ADD COLUMN prompt_mode TEXT;
+ALTER TABLE student_outputs ADD COLUMN adapter_sha256 TEXT;
+ALTER TABLE student_outputs ADD COLUMN base_model TEXT;
+ALTER TABLE student_outputs ADD COLUMN generation TEXT;
+ALTER TABLE student_outputs ADD COLUMN provenance TEXT;
+"""
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _apply_script(MIGRATION_1),
     _apply_script(MIGRATION_JOB_LOCKS),
     _apply_script(MIGRATION_EVAL_PROMPT_MODE),
     _apply_script(MIGRATION_VARIANTS),
+    _apply_script(MIGRATION_OUTPUT_PROVENANCE),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,7 +2,10 @@
 
 Stage 1 trains on [x; r; y] (the teachers' rationales, as edited), the compressed stages on
 [x; r^T; y] with r^T the round's refined rationale (a manual edit wins over the teacher's
-rewrite; only refinements with status ok or accepted count), the last stage on [x; y].
+rewrite; only refinements with status ok or accepted count), the last stage on [x; y]. A
+sample without a usable rewrite (failed, pending, rejected) keeps the rationale it had
+before the round, as the paper keeps all N samples, unless the training setting
+`failed_rewrites` is "drop".
 By default x is the same prompt in every stage (prompt mode "shared": one instruction, so
 only the target differs and a shorter answer is a learnt habit); prompt mode "stage" gives
 each stage its own hint instead. The loss covers the target only: prompt and padding tokens
@@ -31,17 +34,51 @@ def refined_rationales(project: Project, round_: int) -> dict[int, str]:
     return refinements_repo.trained_texts(project, round_)
 
 
+def kept_rationales(project: Project, round_: int, drop: bool = False) -> dict[int, str | None]:
+    """generation_id -> the rationale a compressed stage of refinement round `round_`
+    trains on, for the samples that have a usable rewrite of that round, and for the
+    others: the rationale of the round before (round 1: the sample's own stage-1
+    rationale), or None when failed rewrites are dropped."""
+    refined: dict[int, str | None] = dict(refined_rationales(project, round_))
+    earlier = kept_rationales(project, round_ - 1, drop) if round_ > 1 else {}
+    for sample in effective_samples(project):
+        gid = sample["generation_id"]
+        if gid not in refined:
+            refined[gid] = None if drop else earlier.get(gid, sample["rationale"])
+    return refined
+
+
+def failed_rewrite_counts(project: Project, round_: int, drop: bool = False) -> dict[str, int]:
+    """Samples of G without a usable rewrite of a round: kept (trained on the earlier
+    rationale) or dropped."""
+    usable = refined_rationales(project, round_)
+    missing = {s["generation_id"] for s in effective_samples(project)} - set(usable)
+    return {"kept": 0 if drop else len(missing), "dropped": len(missing) if drop else 0}
+
+
 def stage_examples(
-    project: Project, stage: int, n_stages: int = 3, prompt_mode: str = DEFAULT_PROMPT_MODE
+    project: Project,
+    stage: int,
+    n_stages: int = 3,
+    prompt_mode: str = DEFAULT_PROMPT_MODE,
+    failed_rewrites: str = "keep",
 ) -> list[dict[str, Any]]:
     """The examples of a HaRD stage: dicts with prompt, target, query_id, generation_id.
 
-    A compressed stage uses refinement round `stage - 1` and leaves out samples without
-    a usable refinement of that round. `prompt_mode` is "shared" or "stage".
+    A compressed stage uses refinement round `stage - 1`; a sample without a usable
+    refinement of that round keeps its rationale of the round before (`kept_rationales`),
+    or is left out when `failed_rewrites` is "drop". `prompt_mode` is "shared" or "stage".
     """
     mode = mode_for_stage(stage, n_stages)
     task = get_task(project.task)
-    refined = refined_rationales(project, stage - 1) if mode == "compressed" else {}
+    refined: dict[int, str | None] = {}
+    if mode == "compressed":
+        if not refined_rationales(project, stage - 1):
+            raise UsageError(
+                f"stage {stage}: no usable rewrite of refinement round {stage - 1}; "
+                "run `twt refine` first"
+            )
+        refined = kept_rationales(project, stage - 1, failed_rewrites == "drop")
     examples = []
     for sample in effective_samples(project):
         rationale = sample["rationale"]

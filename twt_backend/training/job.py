@@ -62,7 +62,13 @@ def run_examples(project: Project, settings: RunSettings) -> list[dict[str, Any]
     prompt_mode = settings.training.prompt_mode
     if settings.baseline:
         return baseline_examples(project, settings.baseline, prompt_mode)
-    return stage_examples(project, settings.stage, settings.n_stages, prompt_mode)
+    return stage_examples(
+        project,
+        settings.stage,
+        settings.n_stages,
+        prompt_mode,
+        settings.training.failed_rewrites,
+    )
 
 
 def preflight(project: Project, settings: RunSettings) -> int:
@@ -123,8 +129,13 @@ def write_run_config(ctx: JobContext, project: Project, settings: RunSettings) -
     path = paths.run_config_path(root, target)
     path.write_text(json.dumps(run_config, indent=2, sort_keys=True), encoding="utf-8")
     ctx.log(
-        f"{settings.label}: {len(train)} training examples, {len(held_ids)} validation "
-        f"queries, student {student_path}"
+        f"{settings.label}: {len(train)} training examples, "
+        + (
+            f"{len(held_ids)} validation queries"
+            if held_ids
+            else "no live validation (no validation split; nothing held out)"
+        )
+        + f", student {student_path}"
         + (f", from adapter {init_adapter}" if init_adapter else "")
         + (", resuming from the last checkpoint" if resume else "")
     )

@@ -1,15 +1,11 @@
-"""The validation slice of live evaluation: the project's validation split, else queries of
-G held out of training.
+"""The validation queries of live evaluation: the project's validation split, never a slice
+of the distillation set.
 
 When the project has a `validation` split with reference answers, live evaluation asks up
-to `eval_size` of those queries and no training example is held out (there is no
-eval_loss then: validation queries have no teacher target). Otherwise the slice is held
-out of G: the same queries serve the Trainer's eval_loss (their examples) and the live
-evaluation (their prompts, answered by the model being trained and judged against a
-reference). That slice is chosen per query, so no sample of a held-out query is trained
-on. A query without a reference answer (unlabeled data, the usual case) is judged against
-the answer of its first selected teacher sample instead: live accuracy then measures
-agreement with the teachers, which is what the student is taught.
+to `eval_size` of those queries. Without one there is no live validation (the training
+log says so): no training example is ever held out silently. Import a validation split
+(`twt import DIR FILE --split validation`) to watch accuracy while training.
+`split_examples` (a per-query hold-out of G) stays for callers that ask for it by name.
 """
 
 from __future__ import annotations
@@ -76,12 +72,10 @@ def validation_split_ids(project: Project, eval_size: int, seed: int) -> list[in
 def choose_validation(
     project: Project, examples: list[dict[str, Any]], eval_size: int, seed: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
-    """(training examples, held-out examples, live-validation query ids): the validation
-    split when the project has one (nothing held out), else a slice of G (see module)."""
-    validation = validation_split_ids(project, eval_size, seed)
-    if validation:
-        return examples, [], validation
-    return split_examples(examples, eval_size, seed)
+    """(training examples, held-out examples, live-validation query ids): every example is
+    trained on and nothing is held out; the validation queries come from the validation
+    split, none without one."""
+    return examples, [], validation_split_ids(project, eval_size, seed)
 
 
 def live_eval_items(

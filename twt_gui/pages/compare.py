@@ -38,9 +38,13 @@ SUMMARY_HEADERS = (
     "Correct",
     "Accuracy",
     "95% interval",
+    "vs stage 1 (McNemar)",
     "Δ accuracy vs best baseline",
+    "vs best baseline (McNemar)",
     "Mean output tokens",
+    "Median / p90 tokens",
     "Δ tokens",
+    "Predicted answers",
 )
 
 
@@ -48,7 +52,8 @@ class ComparePage(Page):
     title = "Compare"
     subtitle = (
         "Accuracy against output tokens: the goal is high accuracy with few tokens. "
-        "Bars show each accuracy's 95% (Wilson) interval."
+        "Bars show each accuracy's 95% (Wilson) interval; p: McNemar's exact test on the "
+        "common queries; ⚠ stale: outputs of an older adapter, compared with nothing."
     )
 
     def __init__(self, session: ProjectSession):
@@ -164,22 +169,32 @@ class ComparePage(Page):
             return
         self.panel.show_empty(False)
         self.rows = rows
-        self.common.setText(self._common_text(rows))
+        self.common.setText(self._common_text(rows, self.controller.split_sizes()))
         self._plot(rows)
         self._fill_summary(rows)
         self.model.set_source(self.controller.queries())
         self.model.fetchMore()
 
     @staticmethod
-    def _common_text(rows: list[dict[str, Any]]) -> str:
-        n = rows[0]["n"]
-        partial = [r["method"] for r in rows if r["n_total"] > n]
+    def _common_text(rows: list[dict[str, Any]], splits: dict[str, int] | None = None) -> str:
+        current = [r for r in rows if not r.get("stale")]
+        n = current[0]["n"] if current else 0
+        partial = [r["method"] for r in current if r["n_total"] > n]
         text = f"Compared on the {n} test queries every method answered."
         if partial:
             text += f" {', '.join(partial)} answered more; those extra queries are left out."
         best = next((r for r in rows if r["best_baseline"]), None)
         if best is not None:
             text += f" Deltas are against the best baseline: {best['display']}."
+        stale = [r["method"] for r in rows if r.get("stale")]
+        if stale:
+            text += (
+                f" Stale (made by an older adapter or on changed data; evaluate again): "
+                f"{', '.join(stale)}."
+            )
+        if splits:
+            sizes = ", ".join(f"{name} {size}" for name, size in splits.items())
+            text += f" Splits: {sizes}."
         return text
 
     def _plot(self, rows: list[dict[str, Any]]) -> None:
@@ -208,7 +223,8 @@ class ComparePage(Page):
             self.scatter_plot.plot(
                 [x], [y], pen=None, symbol="o", symbolSize=12, symbolBrush=brushes[i]
             )
-            label = pg.TextItem(r["method"], anchor=(0, 1), color=brushes[i])
+            name = r["method"] + (" (stale)" if r.get("stale") else "")
+            label = pg.TextItem(name, anchor=(0, 1), color=brushes[i])
             label.setPos(x, y)
             self.scatter_plot.addItem(label)
 
@@ -257,6 +273,8 @@ class ComparePage(Page):
         parts = [f"Query {row['id']} — reference: {row['reference']}\n{row['text']}\n"]
         for answer in self.controller.answers(row["id"]):
             mark = {True: "correct", False: "wrong", None: "not scored"}[answer["correct"]]
+            if answer.get("stale"):
+                mark += ", stale: not of its current adapter or settings"
             parts.append(
                 f"── {answer['display']} [{answer['method']}] ({mark}, {answer['tokens']} tokens)"
                 f" answer: {answer['answer']}\n{(answer['output'] or '').strip()[:1500]}\n"

@@ -1,6 +1,7 @@
-"""Compare controller over `twt_backend.evaluation.report`: the comparison on the queries
-every method answered (deltas against the best baseline), the per-query drill-down, and
-the written report."""
+"""Compare controller over `twt_backend.ops.report`: the comparison on the queries every
+current method answered (deltas against the best baseline, McNemar p-values, stale rows
+marked, the majority-class row of a choice task, predicted-answer distributions), the
+per-query drill-down, and the written report."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from twt_backend.evaluation import report
+from twt_backend.ops import report as ops_report
 from twt_backend.store import Project, variants
 from twt_gui.lazy_model import RowSource
 from twt_gui.pages.projects_ctl import query_text
@@ -24,22 +26,52 @@ def interval(row: dict[str, Any]) -> str:
     return "—" if low is None or high is None else f"{low:.1%}–{high:.1%}"
 
 
+def p_value(value: float | None) -> str:
+    """A McNemar p-value: "p=0.031", "p<0.001"; an em dash for none."""
+    if value is None:
+        return "—"
+    return "p<0.001" if value < 0.001 else f"p={value:.3f}"
+
+
+def distribution(row: dict[str, Any], shown: int = 4) -> str:
+    """The predicted answers' shares, most frequent first: "C 100%", "A 60% · B 40%"."""
+    counts = row.get("answer_distribution") or {}
+    total = sum(counts.values())
+    if not total:
+        return "—"
+    parts = [f"{answer} {count / total:.0%}" for answer, count in list(counts.items())[:shown]]
+    if len(counts) > shown:
+        parts.append(f"+{len(counts) - shown} more")
+    return " · ".join(parts)
+
+
 def summary_cells(row: dict[str, Any]) -> list[str]:
     """The table cells of one comparison row (see `SUMMARY_HEADERS` of the page)."""
     n = f"{row['n']}" if row["n"] == row["n_total"] else f"{row['n']} of {row['n_total']}"
     accuracy = "—" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
     tokens = row["mean_output_tokens"]
+    median, p90 = row.get("median_output_tokens"), row.get("p90_output_tokens")
+    spread = "—" if median is None or p90 is None else f"{median:.0f} / {p90:.0f}"
     best = row["best_baseline"]
+    name = row["display"] + (" ★" if best else "")
+    if row.get("stale"):
+        name += " ⚠ stale"
+    elif row.get("n_stale"):
+        name += f" ({row['n_stale']} stale left out)"
     return [
-        row["display"] + (" ★" if best else ""),
+        name,
         row["kind"],
         n,
         str(row["correct"]),
         accuracy,
         interval(row),
+        p_value(row.get("p_vs_stage1")),
         "best baseline" if best else signed(row["delta_accuracy_pts"], " pts"),
+        p_value(row.get("p_vs_best_baseline")),
         "—" if tokens is None else f"{tokens:.1f}",
+        spread,
         "" if best else signed(row["delta_tokens_pct"], "%"),
+        distribution(row),
     ]
 
 
@@ -60,22 +92,19 @@ class CompareController:
             self.project.close()
 
     def comparison(self) -> list[dict[str, Any]]:
-        return report.comparison(self.project)
+        return ops_report.project_rows(self.project)
+
+    def split_sizes(self) -> dict[str, int]:
+        return ops_report.split_sizes(self.project)
 
     def queries(self) -> RowSource:
         def fetch(after_id: int, limit: int) -> list[dict[str, Any]]:
-            rows = self.project.rows(
-                "SELECT q.id, q.source_id, q.reference, q.payload,"
-                " GROUP_CONCAT(e.method || ':' || COALESCE(e.correct, '-'), ' ') AS results"
-                " FROM queries q JOIN eval_results e ON e.query_id = q.id"
-                " WHERE q.id > ? GROUP BY q.id ORDER BY q.id LIMIT ?",
-                (after_id, limit),
-            )
+            rows = ops_report.queries_with_results(self.project, after_id, limit)
             for row in rows:
                 row["text"] = query_text(row.pop("payload"))
                 row["results"] = " ".join(
-                    f"{part.split(':')[0]} {'✓' if part.endswith(':1') else '✗'}"
-                    for part in sorted((row["results"] or "").split())
+                    f"{method} {'✓' if correct else '✗'}"
+                    for method, correct in sorted(row["results"].items())
                 )
             return rows
 
@@ -88,7 +117,7 @@ class CompareController:
         return [
             {"method": method, "display": report.display_name(method, answers, n_stages)[0], **row}
             for method, row in answers.items()
-        ]
+        ]  # each with "stale": not of the method's current provenance
 
     def export(self, folder: Path) -> Path:
         """report.html, comparison.csv/json and the plots into `folder` (a fresh connection,
