@@ -12,9 +12,9 @@ Files (deterministic: running the script twice gives the same bytes):
 
 * `categories.jsonl`: the queries in CommonsenseQA's shape (`id`, `answerKey`,
   `question.stem/choices/question_concept`) with a `split` field (train, validation, test);
-* `replay_categories.jsonl`: teacher-style outputs of three personas per train query
-  (`gpt-4`: every option checked, `gpt-4o-mini`: one terse line, `mistral-large`: a long
-  walk through the options), varied in wording, with self-assessed confidences of which
+* `replay_categories.jsonl`: teacher-style outputs of three personas per train query,
+  each checking the options in order and stopping at the right one (`gpt-4`: one line per
+  option, `gpt-4o-mini`: one terse line, `mistral-large`: at length), varied in wording, with self-assessed confidences of which
   about one in four falls below the paper's threshold 0.95;
 * `compressed_categories.jsonl`: one compressed rationale per train query (the reasoning
   a teacher keeps when asked to shorten it: the one fact that decides), replayed by the
