@@ -190,7 +190,7 @@ def outputs(record: dict[str, Any]) -> dict[str, str]:
         for c in seen
     )
     terse = "; ".join(
-        f"{c['label']} {c['text']}" + (f" is {a}" if c["label"] == key else " no") for c in seen
+        f"{c['label']}: {c['text']}" + (f" is {a}" if c["label"] == key else " no") for c in seen
     )
     steps = " ".join(
         f"{c['label']}, {c['text']}: "
