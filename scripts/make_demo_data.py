@@ -12,9 +12,9 @@ Files (deterministic: running the script twice gives the same bytes):
 
 * `categories.jsonl`: the queries in CommonsenseQA's shape (`id`, `answerKey`,
   `question.stem/choices/question_concept`) with a `split` field (train, validation, test);
-* `replay_categories.jsonl`: teacher-style outputs of three personas per train query,
-  each checking the options in order and stopping at the right one (`gpt-4`: one line per
-  option, `gpt-4o-mini`: one terse line, `mistral-large`: at length), varied in wording, with self-assessed confidences of which
+* `replay_categories.jsonl`: teacher-style outputs of three personas per train query
+  (`gpt-4`: every option checked, `gpt-4o-mini`: one terse line, `mistral-large`: a long
+  walk through the options), varied in wording, with self-assessed confidences of which
   about one in four falls below the paper's threshold 0.95;
 * `compressed_categories.jsonl`: one compressed rationale per train query (the reasoning
   a teacher keeps when asked to shorten it: the one fact that decides), replayed by the
@@ -162,52 +162,44 @@ def records() -> list[dict[str, Any]]:
 
 
 # ---- teacher outputs --------------------------------------------------------------------------
-def _fact(word: str, rng: random.Random) -> str:
-    forms = ("{w} is {a}", "{w}: {a}", "{w} is {a}")
-    return rng.choice(forms).format(w=word, a=article(category_of(word)))
-
-
-def walk(choices: list[dict[str, str]], key: str) -> list[dict[str, str]]:
-    """The options in order up to the right one: every persona checks them one by one and
-    stops at the first that fits, so its last letter before the answer is the answer's
-    (a small student can learn to copy it; a letter named lines earlier it cannot)."""
-    end = next(i for i, c in enumerate(choices) if c["label"] == key)
-    return choices[: end + 1]
+def _facts(choices: list[dict[str, str]], rng: random.Random) -> list[str]:
+    forms = ("{w} is {a}", "{w} is {a}", "a {w} is {a}", "{w}: {a}")
+    return [
+        rng.choice(forms).format(w=c["text"], a=article(category_of(c["text"])))
+        for c in choices
+    ]  # fmt: skip
 
 
 def outputs(record: dict[str, Any]) -> dict[str, str]:
-    """The three personas' outputs (without the score line) for one query: the options
-    checked in order until the right one, in three styles."""
+    """The three personas' outputs (without the score line) for one query."""
     question = record["question"]
     name, choices, key = question["question_concept"], question["choices"], record["answerKey"]
     right = next(c["text"] for c in choices if c["label"] == key)
     rng = random.Random(f"{SEED}-{record['id']}-wording")
     a = article(name)
-    seen = walk(choices, key)
     checked = "\n".join(
-        f"{c['label']}. {_fact(c['text'], rng)}"
-        + ("." if c["label"] == key else rng.choice((", no.", ", not it.", ", no.")))
-        for c in seen
+        f"{c['label']}) {fact[0].upper()}{fact[1:]}."
+        for c, fact in zip(choices, _facts(choices, rng), strict=True)
     )
-    terse = "; ".join(
-        f"{c['label']}: {c['text']}" + (f" is {a}" if c["label"] == key else " no") for c in seen
+    closing = rng.choice(
+        (f"Only {right} is {a}.", f"The one that is {a} is {right}.", f"So {right} is {a}.")
     )
-    steps = " ".join(
+    terse = rng.choice(
+        (f"{right} is {a}; the other options are not.", f"{right} is {a}.",
+         f"Only {right} is {a}.", f"{right} is {a}, unlike the others.")
+    )  # fmt: skip
+    walk = " ".join(
         f"{c['label']}, {c['text']}: "
-        + (
-            f"{a}, it fits."
-            if c["label"] == key
-            else f"{article(category_of(c['text']))}, not {a}."
-        )
-        for c in seen
+        + (f"{a}." if c["label"] == key else f"{article(category_of(c['text']))}, not {a}.")
+        for c in choices
     )
     return {
-        "gpt-4": f"Rationale:\n{checked}\nAnswer: ({key}) {right}",
-        "gpt-4o-mini": f"Rationale: {terse}.\nAnswer: {key}",
+        "gpt-4": f"Rationale:\n{checked}\n{closing}\nAnswer: ({key}) {right}",
+        "gpt-4o-mini": f"Rationale: {terse[0].upper()}{terse[1:]}\nAnswer: {key}",
         "mistral-large": (
-            f"**Rationale:** Going through the options one by one until one is {a}. {steps} "
-            f"So the best option is {key}.\n\n**Answer:** {key}\n\nSelf-check: the options "
-            "before it are not in the category."
+            f"**Rationale:** Going through the options one by one. {walk} So the best option "
+            f"is {key}.\n\n**Answer:** {key}\n\nSelf-check: every option was compared with the "
+            "category."
         ),
     }
 
