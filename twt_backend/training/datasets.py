@@ -104,14 +104,25 @@ def format_prompt(tokenizer: Any, prompt: str) -> str:
     """The prompt as the student sees it: its chat template when it has one.
 
     Training and inference must both use this, so the student is asked the way it learnt.
+    A default system prompt that the template adds on its own (SmolLM2's "You are a helpful
+    AI assistant named SmolLM, ...") is replaced by an empty system turn: it says nothing
+    about the task, and every prompt token costs the student's inference and training time.
     """
-    if getattr(tokenizer, "chat_template", None):
-        return str(
+    if not getattr(tokenizer, "chat_template", None):
+        return (tokenizer.bos_token or "") + prompt
+    user = [{"role": "user", "content": prompt}]
+    rendered = str(tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True))
+    try:
+        bare = str(
             tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+                [{"role": "system", "content": ""}, *user],
+                tokenize=False,
+                add_generation_prompt=True,
             )
         )
-    return (tokenizer.bos_token or "") + prompt
+    except Exception:  # noqa: BLE001 - a template without a system role keeps its own form
+        return rendered
+    return bare if len(bare) < len(rendered) else rendered
 
 
 def tokenize_example(

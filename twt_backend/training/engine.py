@@ -70,6 +70,10 @@ def load_base(student_path: str, lora: LoraConfig, bf16: bool) -> Any:
             bnb_4bit_quant_type="nf4",
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16,
         )
+    if not torch.cuda.is_available():
+        from twt_backend.evaluation.inference import use_free_cores
+
+        use_free_cores()  # on a loaded CPU, fewer threads train faster (see there)
     model = AutoModelForCausalLM.from_pretrained(student_path, **kwargs)
     if four_bit:
         from peft import prepare_model_for_kbit_training
