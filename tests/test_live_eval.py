@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from training_helpers import processes_with, run_train, seed_samples, train_config, worker_log
 
+from twt_backend.artifacts import stage_dir
 from twt_backend.config import GenerationConfig
 from twt_backend.jobs import JobContext
 from twt_backend.store import utcnow
 from twt_backend.tasks import get_task
-from twt_backend.training.settings import stage_dir
 from twt_backend.training.validation import (
     ANSWER_TOKENS,
     REASONING_TOKENS,

@@ -8,9 +8,9 @@ from training_helpers import seed_samples
 from twt_backend.errors import UsageError
 from twt_backend.selection.curation import edit_sample, set_override
 from twt_backend.store import utcnow
+from twt_backend.student_prompt import format_prompt
 from twt_backend.training.datasets import (
     IGNORE_INDEX,
-    format_prompt,
     make_collator,
     padding_fraction,
     stage_examples,

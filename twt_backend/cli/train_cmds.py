@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from twt_backend import jobs
+from twt_backend.artifacts import BASELINES
 from twt_backend.cli.follow import run_foreground
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig, finite_float
 from twt_backend.errors import UsageError
 from twt_backend.store import Project
-from twt_backend.training.settings import BASELINES
 
 # config section -> (dataclass, flag prefix)
 SECTIONS: dict[str, tuple[type, str]] = {
@@ -105,7 +105,7 @@ def saved_sections(project: Project) -> dict[str, dict[str, Any]]:
 
 def train_job_config(args: argparse.Namespace, project: Project | None = None) -> dict[str, Any]:
     """The job config: the project's saved settings (when given), overridden by the flags."""
-    from twt_backend.training.settings import settings_from_config
+    from twt_backend.training.run_settings import settings_from_config
 
     four_stage = args.four_stage or (project is not None and project.get_meta("n_stages") == "4")
     config: dict[str, Any] = {"n_stages": 4 if four_stage or args.stage == 4 else 3}
@@ -128,7 +128,7 @@ def train_job_config(args: argparse.Namespace, project: Project | None = None) -
 
 def _train(args: argparse.Namespace) -> int:
     from twt_backend.training.job import preflight
-    from twt_backend.training.settings import settings_from_config
+    from twt_backend.training.run_settings import settings_from_config
 
     with Project.open(args.dir) as project:
         config = train_job_config(args, project)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twt_backend import artifacts as train_paths
 from twt_backend import jobs
 from twt_backend.config import (
     GenerationConfig,
@@ -37,7 +38,6 @@ from twt_backend.models import resolve_student
 from twt_backend.selection.run import LAST_RUN_META
 from twt_backend.settings import load_config, with_overrides
 from twt_backend.store import Project
-from twt_backend.training import settings as train_paths
 
 
 @dataclass
@@ -77,7 +77,7 @@ def selection_current(project: Project) -> bool:
 # ---- training ---------------------------------------------------------------------------------
 def train_config(project: Project, options: PipelineOptions, stage: int) -> dict[str, Any]:
     """A validated "train" job config: the project's saved settings, then the overrides."""
-    from twt_backend.training.settings import settings_from_config
+    from twt_backend.training.run_settings import settings_from_config
 
     training = {**dataclasses.asdict(load_config(project, TrainingConfig)), **options.training}
     if options.student:

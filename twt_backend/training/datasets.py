@@ -16,6 +16,7 @@ from typing import Any
 from twt_backend.errors import UsageError
 from twt_backend.selection.samples import effective_samples
 from twt_backend.store import Project
+from twt_backend.student_prompt import format_prompt
 from twt_backend.tasks import get_task, mode_for_stage
 from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
 
@@ -67,20 +68,6 @@ def stage_examples(
         hint = "run `twt refine` first" if mode == "compressed" else "run `twt select` first"
         raise UsageError(f"stage {stage}: no training examples in the store; {hint}")
     return examples
-
-
-def format_prompt(tokenizer: Any, prompt: str) -> str:
-    """The prompt as the student sees it: its chat template when it has one.
-
-    Training and inference must both use this, so the student is asked the way it learnt.
-    """
-    if getattr(tokenizer, "chat_template", None):
-        return str(
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-        )
-    return (tokenizer.bos_token or "") + prompt
 
 
 def tokenize_example(

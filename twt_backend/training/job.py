@@ -20,16 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from twt_backend import artifacts as paths
 from twt_backend.errors import TwtError, UsageError
 from twt_backend.jobs import JobCancelled, JobContext
 from twt_backend.models import resolve_student
 from twt_backend.store import Project
 from twt_backend.store.backup import backup_project
-from twt_backend.training import settings as paths
 from twt_backend.training.baselines import baseline_examples
 from twt_backend.training.datasets import stage_examples
 from twt_backend.training.launch import launch_argv, world_size, write_distributed_config
-from twt_backend.training.settings import RunSettings, settings_from_config
+from twt_backend.training.run_settings import RunSettings, settings_from_config
 from twt_backend.training.validation import (
     choose_validation,
     live_eval_items,

@@ -168,7 +168,7 @@ class TrainingController:
         self, target: int | str, launch: LaunchConfig, n_stages: int = 3
     ) -> dict[str, Any]:
         """The train job config of a stage, or of a baseline ("kd", "dss")."""
-        from twt_backend.training.settings import settings_from_config
+        from twt_backend.training.run_settings import settings_from_config
 
         training, lora, _ = self.settings()
         config: dict[str, Any] = {
