@@ -176,7 +176,7 @@ def test_bundle_runs_a_worker_job(bundle, tmp_path):
     from twt_backend.store import Project
 
     project = Project.create(tmp_path / "proj", "math", name="bundle-check")
-    job_id = jobs.create_job(project, "check", {"steps": 3, "delay_s": 0})
+    job_id = jobs.create_job(project, "selftest", {"steps": 3, "delay_s": 0})
     done = subprocess.run(
         [str(bundle), "--worker", "job", "run", str(project.root), str(job_id)],
         cwd=tmp_path,
@@ -188,7 +188,7 @@ def test_bundle_runs_a_worker_job(bundle, tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     job = jobs.get_job(project, job_id)
     assert job["status"] == "finished", job
-    assert job["progress"]["bars"]["check"] == {"done": 3, "total": 3}
+    assert job["progress"]["bars"]["selftest"] == {"done": 3, "total": 3}
     values = project.rows("SELECT value FROM metrics WHERE job_id=? ORDER BY step", (job_id,))
     assert [row["value"] for row in values] == [1.0, 2.0, 3.0]
     assert job["pid"] != os.getpid()

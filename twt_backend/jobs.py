@@ -45,8 +45,10 @@ WORKERS: dict[str, str] = {
     "refine": "twt_backend.hard.refine:run_job",
     "eval": "twt_backend.evaluation.job:run_job",
     "pipeline": "twt_backend.pipeline:run_job",
-    "check": "twt_backend.diagnostics:run_job",
+    "selftest": "twt_backend.worker_selftest:run_job",
 }
+# kinds that older projects store under another name: still run, never created
+RENAMED_KINDS = {"check": "selftest"}
 
 ACTIVE = ("queued", "running")
 FINISHED = ("finished", "failed", "cancelled", "interrupted")
@@ -354,7 +356,7 @@ class JobContext:
 
 
 def _load_worker(kind: str) -> Callable[[JobContext], None]:
-    module_name, func_name = WORKERS[kind].split(":")
+    module_name, func_name = WORKERS[RENAMED_KINDS.get(kind, kind)].split(":")
     return getattr(importlib.import_module(module_name), func_name)  # type: ignore[no-any-return]
 
 

@@ -161,7 +161,7 @@ def _load_config(project: Project, name: str) -> TeacherConfig:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from twt_backend.teachers.check import sample_query, test_connection
+    from twt_backend.teachers.probe import sample_query, test_connection
 
     with Project.open(args.dir, readonly=True) as project:
         config = _load_config(project, args.name)

@@ -93,12 +93,12 @@ class SetupController:
 
     # ---- test connection (the same function as `twt teacher test`) ----------------------
     def sample_query(self) -> dict[str, Any]:
-        from twt_backend.teachers.check import sample_query
+        from twt_backend.teachers.probe import sample_query
 
         return sample_query(self.project)
 
     async def test_connection(self, config: TeacherConfig) -> dict[str, Any]:
-        from twt_backend.teachers import check
+        from twt_backend.teachers import probe
 
         query = self.sample_query()
-        return await check.test_connection(self.project.task, config, query, self.project.root)
+        return await probe.test_connection(self.project.task, config, query, self.project.root)
