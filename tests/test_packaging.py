@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGING = REPO / "packaging"
-ICONS = REPO / "resources" / "icons"
+ICONS = REPO / "twt_gui" / "resources" / "icons"
 
 
 def _entry_module():
@@ -141,7 +141,9 @@ def bundle() -> Path:
     print(f"bundle built in {time.monotonic() - start:.0f} s")
     exe = dist / "twt-studio" / "twt-studio"
     assert os.access(exe, os.X_OK)
-    assert (dist / "twt-studio" / "_internal" / "resources" / "samples" / "math.jsonl").is_file()
+    assert (
+        dist / "twt-studio" / "_internal" / "twt_backend" / "resources" / "samples" / "math.jsonl"
+    ).is_file()
     return exe
 
 
@@ -166,7 +168,7 @@ def test_bundle_smoke_test_visits_every_page(bundle, tmp_path):
     pages = ("projects", "setup", "labelling", "review", "refinement", "training", "compare")
     assert [name.split("-", 1)[1][:-4] for name in shots] == list(pages)
     assert all((out / name).stat().st_size > 5000 for name in shots)
-    # the demo project was written from the bundled resources/
+    # the demo project was written from the bundled package data
     assert (tmp_path / "data-home" / "demo" / "project.sqlite").is_file()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from twt_backend import artifacts as paths
 from twt_backend.errors import TwtError, UsageError
-from twt_backend.jobs import JobCancelled, JobContext
+from twt_backend.jobs import JobCancelled, JobContext, same_code_env
 from twt_backend.models import resolve_student
 from twt_backend.store import Project
 from twt_backend.store.backup import backup_project
@@ -37,7 +37,6 @@ from twt_backend.training.validation import (
 )
 
 CHILD_GRACE_S = 10.0
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def stage_student(project_root: Path, settings: RunSettings) -> tuple[str, str | None]:
@@ -139,8 +138,7 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    return env
+    return same_code_env(env)
 
 
 def _parent_death_preexec() -> Callable[[], None] | None:
