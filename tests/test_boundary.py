@@ -76,6 +76,7 @@ def test_an_upward_import_breaks_the_layers_contract(tmp_path, importer, importe
 def test_the_app_reaches_the_back_end_through_its_operations_layer():
     result = lint_imports(REPO, "--config", ".importlinter-gui")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "The app reaches the back end through its operations layer KEPT" in result.stdout
 
 
 def test_every_backend_module_imports_without_qt():

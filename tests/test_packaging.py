@@ -169,7 +169,10 @@ def test_bundle_smoke_test_visits_every_page(bundle, tmp_path):
     assert [name.split("-", 1)[1][:-4] for name in shots] == list(pages)
     assert all((out / name).stat().st_size > 5000 for name in shots)
     # the demo project was written from the bundled package data
-    assert (tmp_path / "data-home" / "demo" / "project.sqlite").is_file()
+    from twt_backend.demo import DEMO_TASK, demo_folder
+
+    demo = tmp_path / "data-home" / demo_folder(DEMO_TASK).name  # demo-categories
+    assert (demo / "project.sqlite").is_file()
 
 
 @pytest.mark.packaging
@@ -204,8 +207,9 @@ def test_bundle_runs_the_code_sandbox(bundle, tmp_path):
         "import json\n"
         "from twt_backend.evaluation.sandbox import run_python, protections\n"
         "r = run_python('print(6 * 7)', timeout_s=30)\n"
+        "c = run_python('import cmath; print(cmath.sqrt(-4))', timeout_s=30)\n"
         "print(json.dumps({'isolation': protections()['isolation'], 'reason': r.reason, "
-        "'stdout': r.stdout, 'stderr': r.stderr}))\n"
+        "'stdout': r.stdout, 'stderr': r.stderr, 'cmath': c.stdout + c.stderr}))\n"
     )
     done = subprocess.run(
         [str(bundle), "-c", code],
@@ -218,6 +222,7 @@ def test_bundle_runs_the_code_sandbox(bundle, tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert (result["reason"], result["stdout"].strip()) == ("ok", "42"), result
+    assert result["cmath"].strip() == "2j", result  # a module only model code imports
     from twt_backend.evaluation.sandbox import protections
 
     # as isolated from the bundle as from the source tree (bubblewrap where this machine has it)
