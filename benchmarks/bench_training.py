@@ -113,7 +113,7 @@ def run_plain_loop(project: Project, student: Path, args: argparse.Namespace) ->
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq
 
-    from twt_backend.training.datasets import stage_examples, tokenize_examples
+    from twt_backend.stage_data import stage_examples, tokenize_examples
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(student)

@@ -1,8 +1,8 @@
-"""Render resources/icons/twt-studio.svg into the PNG sizes desktops ask for.
+"""Render twt_gui/resources/icons/twt-studio.svg into the PNG sizes desktops ask for.
 
     .venv/bin/python packaging/render_icons.py
 
-Writes resources/icons/twt-studio-SIZE.png (hicolor sizes). Uses Qt's SVG renderer,
+Writes twt_gui/resources/icons/twt-studio-SIZE.png (hicolor sizes). Uses Qt's SVG renderer,
 offscreen, so it runs on a headless machine.
 """
 
@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
+ICONS = Path(__file__).resolve().parents[1] / "twt_gui" / "resources" / "icons"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
 

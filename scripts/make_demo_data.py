@@ -1,4 +1,4 @@
-"""Write the demo's data set, "word categories", under resources/samples/.
+"""Write the demo's data set, "word categories", under twt_backend/resources/samples/.
 
     .venv/bin/python scripts/make_demo_data.py
 
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parents[1] / "resources" / "samples"
+OUT = Path(__file__).resolve().parents[1] / "twt_backend" / "resources" / "samples"
 NAME = "categories"
 SEED = "twt-demo-categories-v1"
 SPLITS = {"train": 240, "validation": 16, "test": 64}

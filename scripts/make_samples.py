@@ -1,4 +1,4 @@
-"""Write the bundled sample data under resources/samples/ from scripts/sample_items.py.
+"""Write the bundled sample data under twt_backend/resources/samples/ from scripts/sample_items.py.
 
     .venv/bin/python scripts/make_samples.py
 
@@ -19,7 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sample_items import CHOICE, CODE, MATH  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "resources" / "samples"
+OUT = Path(__file__).resolve().parents[1] / "twt_backend" / "resources" / "samples"
 TEACHERS = ("gpt-4", "gpt-4o-mini", "mistral-large")
 NAMES = {
     "Leo",

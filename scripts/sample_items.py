@@ -1,6 +1,6 @@
 """Sample items written for TwT Studio (not taken from any benchmark).
 
-`scripts/make_samples.py` turns them into the files under `resources/samples/`.
+`scripts/make_samples.py` turns them into the files under `twt_backend/resources/samples/`.
 Math steps are (sentence with `{}` where the calculation goes, expression); the
 answer is the value of the last expression. Choice options list the correct one
 first; the generator shuffles them.

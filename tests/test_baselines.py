@@ -12,17 +12,14 @@ import sys
 import pytest
 from training_helpers import processes_with, seed_samples
 
+from twt_backend.artifacts import adapter_dir, stage_dir
+from twt_backend.baseline_data import baseline_examples
 from twt_backend.cli import main as twt_main
+from twt_backend.stage_data import stage_examples
 from twt_backend.store import utcnow
+from twt_backend.student_prompt import LABEL_PREFIX, RATIONALE_PREFIX, inference_prompt
 from twt_backend.tasks import get_task
-from twt_backend.training.baselines import (
-    LABEL_PREFIX,
-    RATIONALE_PREFIX,
-    baseline_examples,
-    inference_prompt,
-)
-from twt_backend.training.datasets import stage_examples
-from twt_backend.training.settings import adapter_dir, settings_from_config, stage_dir
+from twt_backend.training.run_settings import settings_from_config
 
 
 @pytest.fixture

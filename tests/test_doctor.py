@@ -1,5 +1,5 @@
-"""Problems with their fixes (`twt_backend.doctor`) and the shared teacher test
-(`twt_backend.teachers.check`)."""
+"""Problems with their fixes (`twt_backend.problems`, `twt doctor`) and the shared teacher test
+(`twt_backend.teachers.probe`)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from twt_backend import doctor
+from twt_backend import problems as doctor
 from twt_backend.config import SelectionConfig, TeacherConfig, TrainingConfig, to_json
 from twt_backend.errors import TwtError, UsageError
 from twt_backend.settings import save_config
 from twt_backend.store import utcnow
-from twt_backend.teachers import check
+from twt_backend.teachers import probe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VAR = "TWT_TEST_DOCTOR_KEY"
@@ -116,7 +116,7 @@ def test_gpu_check_names_the_heavy_settings(project, monkeypatch) -> None:
 
 def test_doctor_stays_light() -> None:
     code = (
-        "import sys, twt_backend.doctor as d, twt_backend.teachers.check; d.gpu_available(); "
+        "import sys, twt_backend.problems as d, twt_backend.teachers.probe; d.gpu_available(); "
         "print([m for m in ('torch', 'transformers', 'keyring') if m in sys.modules])"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -127,7 +127,7 @@ def test_doctor_stays_light() -> None:
     assert result.stdout.strip() == "[]"
 
 
-# ---- teachers.check ------------------------------------------------------------------------------
+# ---- teachers.probe ------------------------------------------------------------------------------
 def test_test_connection_on_a_relative_replay_file(tmp_path, monkeypatch) -> None:
     from twt_backend.demo import ensure_demo_project
     from twt_backend.store import Project
@@ -135,14 +135,14 @@ def test_test_connection_on_a_relative_replay_file(tmp_path, monkeypatch) -> Non
     root = ensure_demo_project(tmp_path / "demo", "choice")
     monkeypatch.chdir(tmp_path)
     with Project.open(root) as project:
-        query = check.sample_query(project)
+        query = probe.sample_query(project)
         raw = project.scalar("SELECT config FROM teachers WHERE name='gpt-4o-mini'")
     config = TeacherConfig(**json.loads(raw))
-    result = asyncio.run(check.test_connection("choice", config, query, root))
+    result = asyncio.run(probe.test_connection("choice", config, query, root))
     assert result["parse_status"] == "ok" and result["answer"] == query["reference"]
     assert 0.8 <= result["confidence"] <= 1.0 and result["rationale"]
     with pytest.raises(TwtError, match="replay file not found"):
-        asyncio.run(check.test_connection("choice", config, query))  # relative, no root
+        asyncio.run(probe.test_connection("choice", config, query))  # relative, no root
 
 
 def test_test_connection_refuses_a_missing_key_before_sending(monkeypatch) -> None:
@@ -150,7 +150,7 @@ def test_test_connection_refuses_a_missing_key_before_sending(monkeypatch) -> No
     config = TeacherConfig(name="t", model="m", api_key_env=VAR, base_url="http://127.0.0.1:9")
     query = {"id": 1, "source_id": "1", "payload": {"question": "1+1?"}, "reference": "2"}
     with pytest.raises(UsageError, match=f"environment variable {VAR} is not set"):
-        asyncio.run(check.test_connection("math", config, query))
+        asyncio.run(probe.test_connection("math", config, query))
 
 
 def test_doctor_command(project, monkeypatch, capsys) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 from test_report import FAKE_KEY, RESULTS, URL_PASSWORD, add_queries, add_results, add_teacher
 
+from twt_backend.artifacts import adapter_dir, run_config_path
 from twt_backend.cli import main
 from twt_backend.config import SelectionConfig, TrainingConfig
 from twt_backend.errors import UsageError
@@ -14,7 +15,6 @@ from twt_backend.evaluation.export import export_stage
 from twt_backend.evaluation.model_card import hub_name
 from twt_backend.evaluation.provenance import adapter_sha256
 from twt_backend.settings import save_config
-from twt_backend.training.settings import adapter_dir, run_config_path
 
 
 def make_adapter(base_dir, adapter_path) -> None:

@@ -15,7 +15,7 @@ from tests.gui_helpers import (  # noqa: F401 - fixtures
     image_colours,
     settings,
 )
-from twt_backend import doctor
+from twt_backend import problems as doctor
 from twt_backend.config import TeacherConfig, TrainingConfig
 from twt_backend.settings import save_config
 from twt_backend.store import Project

@@ -8,7 +8,7 @@ import torch
 
 from twt_backend.config import GenerationConfig
 from twt_backend.evaluation.inference import cpu_threads, generate, load_student
-from twt_backend.training.datasets import format_prompt
+from twt_backend.stage_data import format_prompt
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM"
 

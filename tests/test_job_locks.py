@@ -108,8 +108,8 @@ def test_one_job_per_lock_key(project: Project) -> None:
     assert "evaluation job" in _refused(project, "eval", {"stage": 1, "method": "stage1"})
     generate = jobs.create_job(project, "generate", {})
     assert f"labelling job {generate}" in _refused(project, "generate", {"limit": 3})
-    jobs.create_job(project, "check", {})
-    jobs.create_job(project, "check", {})  # diagnostics hold no lock
+    jobs.create_job(project, "selftest", {})
+    jobs.create_job(project, "selftest", {})  # the worker self-test holds no lock
     assert "is already queued" in _refused(project, "pipeline", {"n_stages": 3})
     jobs.cancel(project, stage1)
     jobs.create_job(project, "train", {"stage": 1})  # freed by the cancel
@@ -160,7 +160,7 @@ def _in_thread(target) -> tuple[threading.Thread, list]:  # type: ignore[no-unty
 
 
 def test_a_worker_that_cannot_open_its_project_fails_its_job(project, monkeypatch, capsys):
-    job_id = jobs.create_job(project, "check", {"steps": 1})
+    job_id = jobs.create_job(project, "selftest", {"steps": 1})
     relative = project.root.name  # the old bug: a relative folder, run from inside the project
     monkeypatch.setattr(
         jobs,
@@ -179,7 +179,7 @@ def test_a_worker_that_cannot_open_its_project_fails_its_job(project, monkeypatc
 
 
 def test_a_job_whose_starter_died_is_given_up(project: Project) -> None:
-    job_id = jobs.create_job(project, "check", {"steps": 1})
+    job_id = jobs.create_job(project, "selftest", {"steps": 1})
     with project.transaction() as conn:  # queued long ago, no worker ever started
         conn.execute(
             "UPDATE jobs SET heartbeat_at = heartbeat_at - ? WHERE id=?",

@@ -31,13 +31,13 @@ def test_prepare_gives_the_worker_command_line(project):
 
 
 def test_job_runs_detached_and_reports(project):
-    job_id = jobs.create_job(project, "check", {"steps": 5, "delay_s": 0.01})
+    job_id = jobs.create_job(project, "selftest", {"steps": 5, "delay_s": 0.01})
     proc = jobs.start_detached(project, job_id)
     assert proc.wait(timeout=60) == 0
     job = jobs.get_job(project, job_id)
     assert job["status"] == "finished"
     assert job["pid"] == proc.pid
-    assert job["progress"]["bars"]["check"] == {"done": 5, "total": 5}
+    assert job["progress"]["bars"]["selftest"] == {"done": 5, "total": 5}
     values = [
         r["value"]
         for r in project.rows("SELECT value FROM metrics WHERE job_id=? ORDER BY step", (job_id,))
@@ -47,8 +47,27 @@ def test_job_runs_detached_and_reports(project):
         jobs.start_detached(project, job_id)
 
 
+def test_a_stored_job_of_a_renamed_kind_still_runs(project):
+    """The self-test was the kind "check": an older project's row of that kind still runs,
+    while new jobs are created under the new name only."""
+    with project.transaction() as conn:
+        job_id = conn.execute(
+            "INSERT INTO jobs(kind, name, config, status, created_at, heartbeat_at)"
+            " VALUES ('check', 'check', ?, 'queued', 'then', ?)",
+            (json.dumps({"steps": 2, "delay_s": 0}), time.time()),
+        ).lastrowid
+        artifact_dir = project.artifacts / "jobs" / f"{job_id:05d}-check"
+        conn.execute("UPDATE jobs SET artifact_dir=? WHERE id=?", (str(artifact_dir), job_id))
+    artifact_dir.mkdir(parents=True)
+    assert jobs.start_detached(project, job_id).wait(timeout=60) == 0
+    assert jobs.get_job(project, job_id)["status"] == "finished"
+    assert (artifact_dir / "done_steps.txt").read_text() == "2"
+    with pytest.raises(UsageError, match="unknown job kind 'check'"):
+        jobs.create_job(project, "check", {})
+
+
 def test_failure_is_recorded(project):
-    job_id = jobs.create_job(project, "check", {"steps": 1, "delay_s": 0, "fail": True})
+    job_id = jobs.create_job(project, "selftest", {"steps": 1, "delay_s": 0, "fail": True})
     assert jobs.start_detached(project, job_id).wait(timeout=60) == 1
     job = jobs.get_job(project, job_id)
     assert job["status"] == "failed"
@@ -57,12 +76,12 @@ def test_failure_is_recorded(project):
 
 def test_cancel_stops_the_worker_and_resume_continues(project):
     # far more steps than it can take before the cancel, on a machine of any speed
-    job_id = jobs.create_job(project, "check", {"steps": 1_000_000, "delay_s": 0.05})
+    job_id = jobs.create_job(project, "selftest", {"steps": 1_000_000, "delay_s": 0.05})
     proc = jobs.start_detached(project, job_id)
     assert _wait_for(lambda: jobs.get_job(project, job_id)["progress"].get("bars") or {})
     assert jobs.cancel(project, job_id) == "cancelled"
     assert proc.wait(timeout=10) == 130
-    done = int(jobs.get_job(project, job_id)["progress"]["bars"]["check"]["done"])
+    done = int(jobs.get_job(project, job_id)["progress"]["bars"]["selftest"]["done"])
     assert 0 < done < 1_000_000
     # resume: the same job id starts again and continues from where it stopped
     job = jobs.get_job(project, job_id)
@@ -77,7 +96,7 @@ def test_cancel_stops_the_worker_and_resume_continues(project):
 
 
 def test_killed_worker_is_marked_interrupted(project):
-    job_id = jobs.create_job(project, "check", {"steps": 1_000_000, "delay_s": 0.05})
+    job_id = jobs.create_job(project, "selftest", {"steps": 1_000_000, "delay_s": 0.05})
     proc = jobs.start_detached(project, job_id)
     assert _wait_for(lambda: jobs.get_job(project, job_id)["status"] == "running")
     os.killpg(proc.pid, signal.SIGKILL)
@@ -87,7 +106,7 @@ def test_killed_worker_is_marked_interrupted(project):
 
 
 def test_cli_runs_lists_jobs_as_json(project):
-    job_id = jobs.create_job(project, "check", {"steps": 1, "delay_s": 0})
+    job_id = jobs.create_job(project, "selftest", {"steps": 1, "delay_s": 0})
     out = subprocess.run(
         [sys.executable, "-m", "twt_backend", "runs", str(project.root), "--json"],
         capture_output=True,
@@ -107,7 +126,7 @@ def test_cli_runs_lists_jobs_as_json(project):
 
 
 def test_a_job_whose_worker_never_started_is_marked_interrupted(project):
-    job_id = jobs.create_job(project, "check", {"steps": 1})
+    job_id = jobs.create_job(project, "selftest", {"steps": 1})
     assert jobs.reap_stale(project) == []  # just created: its worker may still be starting
     project.conn.execute(
         "UPDATE jobs SET heartbeat_at=heartbeat_at-? WHERE id=?", (jobs.QUEUED_GRACE_S + 1, job_id)

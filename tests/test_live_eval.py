@@ -18,10 +18,10 @@ from training_helpers import (
     worker_log,
 )
 
+from twt_backend.artifacts import stage_dir
 from twt_backend.config import GenerationConfig
 from twt_backend.jobs import JobContext
 from twt_backend.tasks import get_task
-from twt_backend.training.settings import stage_dir
 from twt_backend.training.validation import (
     ANSWER_TOKENS,
     REASONING_TOKENS,

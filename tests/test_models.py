@@ -140,7 +140,7 @@ def test_smollm2_conversion_and_two_lora_steps(smollm2_dir, project):
     from training_helpers import run_train, seed_samples, train_config, worker_log
     from transformers import AutoTokenizer
 
-    from twt_backend.training.settings import adapter_dir
+    from twt_backend.artifacts import adapter_dir
 
     config = json.loads((smollm2_dir / "config.json").read_text())
     assert config["model_type"] == "llama" and config["num_hidden_layers"] == 30

@@ -16,11 +16,11 @@ from test_pipeline import FLAGS, _cli, _logs, _setup, responder
 from training_helpers import processes_with, wait_until
 
 from twt_backend import jobs
+from twt_backend.artifacts import checkpoints_dir
 from twt_backend.cli.follow import FINISHED_WITH_FAILURES
 from twt_backend.config import TrainingConfig
 from twt_backend.settings import load_config, save_config
 from twt_backend.training.callbacks import TEST_PAUSE_VAR
-from twt_backend.training.settings import checkpoints_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,13 +11,13 @@ import pytest
 from training_helpers import processes_with, seed_samples, wait_until, worker_log
 
 from twt_backend import jobs
+from twt_backend.artifacts import adapter_dir, checkpoints_dir, run_config_path
 from twt_backend.config import TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.ops.jobs import start_or_resume
 from twt_backend.ops.training import train_config
 from twt_backend.settings import save_config
 from twt_backend.training.callbacks import TEST_PAUSE_VAR
-from twt_backend.training.settings import adapter_dir, checkpoints_dir, run_config_path
 
 
 def _loss_steps(project, job_id: int) -> list[int]:
@@ -47,7 +47,7 @@ def test_app_trains_stage_3_of_a_four_stage_project_in_the_compressed_format(pro
     """The Training page's controller used to send n_stages=3: stage 3 of a four-stage
     project then trained answer-only. The format now comes from the project."""
     from twt_backend.training.job import run_examples
-    from twt_backend.training.settings import settings_from_config
+    from twt_backend.training.run_settings import settings_from_config
     from twt_gui.pages.training_ctl import TrainingController
 
     monkeypatch.setattr(jobs, "start_detached", lambda project, job_id: None)

@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGING = REPO / "packaging"
-ICONS = REPO / "resources" / "icons"
+ICONS = REPO / "twt_gui" / "resources" / "icons"
 
 
 def _entry_module():
@@ -141,7 +141,9 @@ def bundle() -> Path:
     print(f"bundle built in {time.monotonic() - start:.0f} s")
     exe = dist / "twt-studio" / "twt-studio"
     assert os.access(exe, os.X_OK)
-    assert (dist / "twt-studio" / "_internal" / "resources" / "samples" / "math.jsonl").is_file()
+    assert (
+        dist / "twt-studio" / "_internal" / "twt_backend" / "resources" / "samples" / "math.jsonl"
+    ).is_file()
     return exe
 
 
@@ -166,8 +168,11 @@ def test_bundle_smoke_test_visits_every_page(bundle, tmp_path):
     pages = ("projects", "setup", "labelling", "review", "refinement", "training", "compare")
     assert [name.split("-", 1)[1][:-4] for name in shots] == list(pages)
     assert all((out / name).stat().st_size > 5000 for name in shots)
-    # the demo project was written from the bundled resources/
-    assert (tmp_path / "data-home" / "demo" / "project.sqlite").is_file()
+    # the demo project was written from the bundled package data
+    from twt_backend.demo import DEMO_TASK, demo_folder
+
+    demo = tmp_path / "data-home" / demo_folder(DEMO_TASK).name  # demo-categories
+    assert (demo / "project.sqlite").is_file()
 
 
 @pytest.mark.packaging
@@ -176,7 +181,7 @@ def test_bundle_runs_a_worker_job(bundle, tmp_path):
     from twt_backend.store import Project
 
     project = Project.create(tmp_path / "proj", "math", name="bundle-check")
-    job_id = jobs.create_job(project, "check", {"steps": 3, "delay_s": 0})
+    job_id = jobs.create_job(project, "selftest", {"steps": 3, "delay_s": 0})
     done = subprocess.run(
         [str(bundle), "--worker", "job", "run", str(project.root), str(job_id)],
         cwd=tmp_path,
@@ -188,7 +193,7 @@ def test_bundle_runs_a_worker_job(bundle, tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     job = jobs.get_job(project, job_id)
     assert job["status"] == "finished", job
-    assert job["progress"]["bars"]["check"] == {"done": 3, "total": 3}
+    assert job["progress"]["bars"]["selftest"] == {"done": 3, "total": 3}
     values = project.rows("SELECT value FROM metrics WHERE job_id=? ORDER BY step", (job_id,))
     assert [row["value"] for row in values] == [1.0, 2.0, 3.0]
     assert job["pid"] != os.getpid()
@@ -202,8 +207,9 @@ def test_bundle_runs_the_code_sandbox(bundle, tmp_path):
         "import json\n"
         "from twt_backend.evaluation.sandbox import run_python, protections\n"
         "r = run_python('print(6 * 7)', timeout_s=30)\n"
+        "c = run_python('import cmath; print(cmath.sqrt(-4))', timeout_s=30)\n"
         "print(json.dumps({'isolation': protections()['isolation'], 'reason': r.reason, "
-        "'stdout': r.stdout, 'stderr': r.stderr}))\n"
+        "'stdout': r.stdout, 'stderr': r.stderr, 'cmath': c.stdout + c.stderr}))\n"
     )
     done = subprocess.run(
         [str(bundle), "-c", code],
@@ -216,6 +222,7 @@ def test_bundle_runs_the_code_sandbox(bundle, tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert (result["reason"], result["stdout"].strip()) == ("ok", "42"), result
+    assert result["cmath"].strip() == "2j", result  # a module only model code imports
     from twt_backend.evaluation.sandbox import protections
 
     # as isolated from the bundle as from the source tree (bubblewrap where this machine has it)

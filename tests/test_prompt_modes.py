@@ -16,9 +16,10 @@ from twt_backend.errors import UsageError
 from twt_backend.evaluation.job import eval_items, eval_method, job_provenance
 from twt_backend.hard.inference import infer_items
 from twt_backend.settings import save_config
+from twt_backend.stage_data import stage_examples
 from twt_backend.store import utcnow
+from twt_backend.student_prompt import format_prompt
 from twt_backend.tasks import get_task
-from twt_backend.training.datasets import format_prompt, stage_examples
 from twt_backend.training.validation import live_eval_items
 
 
@@ -107,7 +108,7 @@ def test_eval_prompt_mode_changes_the_prompt_and_the_stored_name(seeded) -> None
 
 
 def test_a_stage_is_asked_as_it_was_trained(seeded) -> None:
-    from twt_backend.training.settings import run_config_path
+    from twt_backend.artifacts import run_config_path
 
     for stage, mode in ((1, "stage"), (2, None)):  # no prompt mode recorded: trained per stage
         path = run_config_path(seeded.root, stage)

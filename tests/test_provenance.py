@@ -19,8 +19,8 @@ from twt_backend.evaluation.job import eval_items, eval_job_config, job_provenan
 from twt_backend.evaluation.provenance import Provenance
 from twt_backend.evaluation.report import comparison
 from twt_backend.evaluation.statistics import mcnemar_exact
+from twt_backend.stage_data import stage_examples
 from twt_backend.store import utcnow
-from twt_backend.training.datasets import stage_examples
 
 CONTRACT = {
     "project": str,

@@ -18,8 +18,8 @@ from twt_backend.cli import main
 from twt_backend.config import RefineConfig
 from twt_backend.errors import UsageError
 from twt_backend.hard.refine import refine
+from twt_backend.stage_data import refined_rationales
 from twt_backend.store import Project
-from twt_backend.training.datasets import refined_rationales
 from twt_gui.pages.refinement_ctl import RefinementController
 
 

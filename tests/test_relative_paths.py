@@ -59,14 +59,14 @@ def test_every_job_command_with_a_relative_folder(tmp_path: Path, tiny_model_dir
     twt("eval", "rel", "--stage", "1", "--limit", "2", "--max-new-tokens", "4")
     twt("run", "rel", "--quiet", "--no-eval", "--max-new-tokens", "4", *TINY_RUN)
     with Project.open(root) as project:
-        check = jobs.create_job(project, "check", {"steps": 2, "delay_s": 0})
-    twt("runs", "resume", "rel", str(check))
+        selftest = jobs.create_job(project, "selftest", {"steps": 2, "delay_s": 0})
+    twt("runs", "resume", "rel", str(selftest))
 
     with Project.open(root) as project:
         ran = [(j["kind"], j["status"]) for j in jobs.list_jobs(project)]
         folders = {j["artifact_dir"] for j in jobs.list_jobs(project)}
     assert {kind for kind, _ in ran} >= {"generate", "select", "train", "refine", "eval",
-                                         "pipeline", "infer", "check"}  # fmt: skip
+                                         "pipeline", "infer", "selftest"}  # fmt: skip
     assert all(status == "finished" for _, status in ran), ran
     assert all(Path(folder).is_absolute() for folder in folders)
     assert "not a TwT project" not in _logs(root)

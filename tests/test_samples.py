@@ -1,4 +1,4 @@
-"""The bundled sample data (resources/samples) and the demo project built from it."""
+"""The bundled sample data (twt_backend/resources/samples) and the demo project built from it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from twt_backend.store import Project
 from twt_backend.tasks import get_task
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = REPO_ROOT / "resources" / "samples"
+SAMPLES = REPO_ROOT / "twt_backend" / "resources" / "samples"
 TASKS = ("code", "choice", "math")
 
 

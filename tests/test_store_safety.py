@@ -265,8 +265,8 @@ def test_a_refinement_rerun_backs_up_first(tmp_path):
 
 def test_a_stage_retrain_backs_up_before_it_touches_anything(tmp_path, tiny_model_dir):
     from twt_backend import jobs
+    from twt_backend.artifacts import adapter_dir
     from twt_backend.training import job as train_job
-    from twt_backend.training.settings import adapter_dir
 
     root = make_project(tmp_path / "p")  # no samples: the run stops at its data
     config = {"stage": 1, "training": {"student": str(tiny_model_dir)}}

@@ -22,7 +22,7 @@ from training_helpers import (
 )
 
 from twt_backend import jobs
-from twt_backend.training.settings import adapter_dir, checkpoints_dir, stage_dir
+from twt_backend.artifacts import adapter_dir, checkpoints_dir, stage_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,16 +7,16 @@ from training_helpers import seed_samples
 
 from twt_backend.errors import UsageError
 from twt_backend.selection.curation import edit_sample, set_override
-from twt_backend.store import utcnow
-from twt_backend.training.datasets import (
+from twt_backend.stage_data import (
     IGNORE_INDEX,
-    format_prompt,
     make_collator,
     padding_fraction,
     stage_examples,
     tokenize_example,
     tokenize_examples,
 )
+from twt_backend.store import utcnow
+from twt_backend.student_prompt import format_prompt
 
 
 def test_stage_one_uses_edited_rationales_and_honours_overrides(project):

@@ -16,7 +16,7 @@ from twt_backend.training.launch import (
     trainer_sharding_args,
     write_distributed_config,
 )
-from twt_backend.training.settings import settings_from_config
+from twt_backend.training.run_settings import settings_from_config
 
 ENTRY = ["--config", "/p/artifacts/stages/stage1/run_config.json"]
 PY = sys.executable

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 from training_helpers import processes_with, run_train, seed_samples, train_config, worker_log
 
-from twt_backend.training.datasets import IGNORE_INDEX
+from twt_backend.artifacts import stage_dir
+from twt_backend.stage_data import IGNORE_INDEX
 from twt_backend.training.packing import PackingCollator, packing_choice, packing_support
-from twt_backend.training.settings import stage_dir
 
 
 def examples(lengths: list[int], vocab: int, seed: int = 0) -> list[dict[str, list[int]]]:

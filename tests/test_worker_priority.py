@@ -18,7 +18,7 @@ def niceness(pid: int) -> int:
 
 def test_a_worker_runs_at_nice_10_below_its_starter(project):
     assert os.getpriority(os.PRIO_PROCESS, 0) < 10  # the test process itself
-    job_id = jobs.create_job(project, "check", {"steps": 400, "delay_s": 0.05})
+    job_id = jobs.create_job(project, "selftest", {"steps": 400, "delay_s": 0.05})
     process = jobs.start_detached(project, job_id)
     try:
         deadline = time.monotonic() + 60

@@ -74,7 +74,7 @@ def free_port() -> int:
 
 
 def train_config(stage: int, student: Path, **training: Any) -> dict[str, Any]:
-    from twt_backend.training.settings import settings_from_config
+    from twt_backend.training.run_settings import settings_from_config
 
     launch = training.pop("launch", {})
     lora = training.pop("lora", {})

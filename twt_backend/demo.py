@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+from importlib.resources import files
 from pathlib import Path
 
 from twt_backend.config import (
@@ -61,16 +61,13 @@ DATA_SETS = {"choice": "categories"}  # task -> bundled data set; others: the 30
 DEMO_MAX_NEW_TOKENS = 96
 
 
-def resources_dir() -> Path:
-    """The `resources/` folder: next to the packages, or inside a PyInstaller bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[1] / "resources"
-
-
 def samples_dir() -> Path:
-    return resources_dir() / "samples"
+    """The bundled sample data: package data (twt_backend/resources/samples) read with
+    `importlib.resources`, so a source folder, a wheel and a PyInstaller bundle all have it."""
+    found = files("twt_backend") / "resources" / "samples"
+    if not (isinstance(found, Path) and found.is_dir()):
+        raise FileNotFoundError(f"the package data has no samples folder ({found})")
+    return found
 
 
 def data_name(task: str) -> str:

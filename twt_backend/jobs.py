@@ -19,10 +19,12 @@ import importlib
 import json
 import os
 import signal
+import site
 import socket
 import sqlite3
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -45,8 +47,10 @@ WORKERS: dict[str, str] = {
     "refine": "twt_backend.hard.refine:run_job",
     "eval": "twt_backend.evaluation.job:run_job",
     "pipeline": "twt_backend.pipeline:run_job",
-    "check": "twt_backend.diagnostics:run_job",
+    "selftest": "twt_backend.worker_selftest:run_job",
 }
+# kinds that older projects store under another name: still run, never created
+RENAMED_KINDS = {"check": "selftest"}
 
 ACTIVE = ("queued", "running")
 FINISHED = ("finished", "failed", "cancelled", "interrupted")
@@ -248,9 +252,28 @@ def _being_started(job: dict[str, Any]) -> bool:
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    repo_root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH")) if p)
+    return same_code_env(env)
+
+
+def same_code_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a Python child that must run this very twt_backend. An installed package (a
+    wheel in site-packages) is found by the child on its own: nothing is added, so the child
+    never gets site-packages ahead of the standard library. Code run from a folder that is
+    not installed (a source checkout on PYTHONPATH, a test run) has that folder put first on
+    PYTHONPATH, so the child does not import another copy."""
+    root = Path(__file__).resolve().parents[1]
+    if root not in _installed_dirs():
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     return env
+
+
+def _installed_dirs() -> set[Path]:
+    """The folders this interpreter installs packages into (and finds them in)."""
+    dirs = [sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
+    dirs += getattr(site, "getsitepackages", list)()
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return {Path(d).resolve() for d in dirs if d}
 
 
 def cancel(project: Project, job_id: int, grace_s: float = CANCEL_GRACE_S) -> str:
@@ -354,7 +377,7 @@ class JobContext:
 
 
 def _load_worker(kind: str) -> Callable[[JobContext], None]:
-    module_name, func_name = WORKERS[kind].split(":")
+    module_name, func_name = WORKERS[RENAMED_KINDS.get(kind, kind)].split(":")
     return getattr(importlib.import_module(module_name), func_name)  # type: ignore[no-any-return]
 
 

@@ -27,7 +27,8 @@ KIND_PHASES = {
     "infer": "answering",
     "refine": "refining",
     "eval": "evaluating",
-    "check": "checking",
+    "selftest": "self-testing",
+    "check": "self-testing",  # the self-test's kind in older projects
 }
 LOADING_KINDS = ("train", "infer", "eval")  # their first bar comes after a model load
 

@@ -13,10 +13,10 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from twt_backend.demo import resources_dir
 from twt_backend.errors import TwtError
 from twt_backend.log_setup import configure_logging
 from twt_backend.store import absolute
+from twt_gui.assets import asset
 from twt_gui.main_window import MainWindow
 from twt_gui.pages.projects import ProjectsPage
 from twt_gui.platform_check import startup_problem
@@ -47,9 +47,7 @@ def application() -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setDesktopFileName("twt-studio")
-    icon = resources_dir() / "icons" / "twt-studio.svg"
-    if icon.exists():
-        app.setWindowIcon(QIcon(str(icon)))
+    app.setWindowIcon(QIcon(str(asset("icons", "twt-studio.svg"))))
     return app
 
 

@@ -1,5 +1,5 @@
 """Problems of the open project (missing keys, models, packages, no GPU) shown above the
-pages they concern, each with its fix. The checks are `twt_backend.doctor`'s (cheap: no
+pages they concern, each with its fix. The checks are `twt_backend.problems`' (cheap: no
 torch import); they rerun when the project, its teachers or its settings change."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import html
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from twt_backend.doctor import Problem, check_project
+from twt_backend.problems import Problem, check_project
 from twt_gui.session import ProjectSession
 
 # Which problem areas each page shows (Refinement runs the student for its answers; the

@@ -1,13 +1,12 @@
-"""Light and dark styles: Fusion palette plus a small style sheet from resources/style."""
+"""Light and dark styles: Fusion palette plus a small style sheet (twt_gui/resources/style)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-STYLE_DIR = Path(__file__).resolve().parents[1] / "resources" / "style"
+from twt_gui.assets import asset
+
 THEMES = ("light", "dark")
 # The problems banner above the pages, by severity (see twt_gui.problems).
 BANNER_STYLE = {
@@ -55,8 +54,7 @@ def apply_theme(app: QApplication, theme: str) -> None:
         theme = "light"
     app.setStyle("Fusion")
     app.setPalette(_palette(theme))
-    sheet = STYLE_DIR / f"{theme}.qss"
-    base = sheet.read_text(encoding="utf-8") if sheet.exists() else ""
+    base = asset("style", f"{theme}.qss").read_text(encoding="utf-8")
     app.setStyleSheet(base + BANNER_STYLE[theme])
     app.setProperty("twt_theme", theme)
 

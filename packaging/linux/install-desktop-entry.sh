@@ -16,11 +16,11 @@ fi
 exe="$(cd "$(dirname "$exe")" && pwd)/$(basename "$exe")"
 
 data=${XDG_DATA_HOME:-$HOME/.local/share}
-for png in "$root"/resources/icons/twt-studio-*.png; do
+for png in "$root"/twt_gui/resources/icons/twt-studio-*.png; do
     size=$(basename "$png" .png); size=${size##*-}
     install -Dm644 "$png" "$data/icons/hicolor/${size}x${size}/apps/twt-studio.png"
 done
-install -Dm644 "$root/resources/icons/twt-studio.svg" "$data/icons/hicolor/scalable/apps/twt-studio.svg"
+install -Dm644 "$root/twt_gui/resources/icons/twt-studio.svg" "$data/icons/hicolor/scalable/apps/twt-studio.svg"
 mkdir -p "$data/applications"
 sed -e "s|^Exec=twt-studio|Exec=\"$exe\"|" -e "s|^TryExec=twt-studio|TryExec=$exe|" \
     "$root/packaging/linux/twt-studio.desktop" > "$data/applications/twt-studio.desktop"

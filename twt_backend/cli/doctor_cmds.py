@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from twt_backend.doctor import check_project, check_store
+    from twt_backend.problems import check_project, check_store
 
     if args.restore:
         return _restore(Path(args.dir))

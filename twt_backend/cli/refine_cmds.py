@@ -73,9 +73,9 @@ def refine_job_config(project: Project, args: argparse.Namespace) -> dict[str, o
 
 def check_ready(project: Project, config: dict[str, object]) -> None:
     """Refuse before a job exists: no samples, or student answers that cannot be made."""
+    from twt_backend.artifacts import stage_finished
     from twt_backend.hard.inference import infer_items
     from twt_backend.selection.samples import effective_samples
-    from twt_backend.training.settings import stage_finished
 
     round_ = int(config["round"])  # type: ignore[call-overload]
     if not effective_samples(project):

@@ -12,11 +12,11 @@ import json
 from typing import Any
 
 from twt_backend import jobs
+from twt_backend.artifacts import BASELINES
 from twt_backend.cli.flags import Flags
 from twt_backend.cli.follow import run_foreground
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
 from twt_backend.store import Project
-from twt_backend.training.settings import BASELINES
 
 # config section -> (dataclass, flag prefix)
 SECTIONS: dict[str, tuple[type, str]] = {

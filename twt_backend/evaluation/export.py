@@ -15,13 +15,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from twt_backend.artifacts import MAX_STAGES, adapter_dir, stage_finished
 from twt_backend.config import TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.evaluation.model_card import card_text, read_run_config
 from twt_backend.models import resolve_student
 from twt_backend.settings import load_config
 from twt_backend.store import Project
-from twt_backend.training.settings import MAX_STAGES, adapter_dir, stage_finished
 
 MARKER = ".twt-export"
 

@@ -14,16 +14,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from twt_backend.errors import UsageError
-from twt_backend.evaluation.provenance import adapter_sha256
-from twt_backend.store import Project
-from twt_backend.training.settings import (
+from twt_backend.artifacts import (
     BASELINES,
     Target,
     adapter_dir,
     run_config_path,
     stage_finished,
 )
+from twt_backend.errors import UsageError
+from twt_backend.evaluation.provenance import adapter_sha256
+from twt_backend.store import Project
 
 DATA_KEYS = ("data", "eval_data")  # run config: its training and held-out examples
 
@@ -81,8 +81,8 @@ def training_data_changed(project: Project, method: str) -> bool:
     if trained is None:
         return False
     settings, examples = trained
-    from twt_backend.training.baselines import baseline_examples
-    from twt_backend.training.datasets import stage_examples
+    from twt_backend.baseline_data import baseline_examples
+    from twt_backend.stage_data import stage_examples
 
     prompt_mode = settings.get("training", {}).get("prompt_mode") or "stage"
     try:

@@ -2,7 +2,7 @@
 
 Used between HaRD stages (the student answers the distillation set), by evaluation and
 by the live evaluation inside training. Prompts are plain text, rendered with
-`training.datasets.format_prompt` exactly as in training, so the student is asked the
+`student_prompt.format_prompt` exactly as in training, so the student is asked the
 way it learnt.
 """
 
@@ -108,7 +108,7 @@ def generate(
     """
     import torch
 
-    from twt_backend.training.datasets import format_prompt
+    from twt_backend.student_prompt import format_prompt
 
     rendered = [format_prompt(tokenizer, p) for p in prompts]
     lengths = [len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in rendered]

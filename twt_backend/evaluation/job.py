@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from twt_backend.artifacts import Target, trained_prompt_mode
 from twt_backend.config import GenerationConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.evaluation.judge import judge_outputs
@@ -37,10 +38,9 @@ from twt_backend.evaluation.runner import (
 from twt_backend.jobs import JobContext
 from twt_backend.settings import load_config, with_overrides
 from twt_backend.store import Project, utcnow
+from twt_backend.student_prompt import inference_prompt
 from twt_backend.tasks import get_task
 from twt_backend.tasks.base import DIRECT, PROMPT_MODES
-from twt_backend.training.baselines import inference_prompt
-from twt_backend.training.settings import Target, trained_prompt_mode
 
 OWN_PROMPTS = {DIRECT: DIRECT, "dss": "dss"}  # baselines asked in their own format only
 
@@ -187,7 +187,7 @@ def make_writer(  # type: ignore[no-untyped-def]
 
 def trained_student(project: Project, target: Target) -> str | None:
     """The base model a stage or baseline was trained on (its run config), if recorded."""
-    from twt_backend.training.settings import run_config_path
+    from twt_backend.artifacts import run_config_path
 
     if target in (0, DIRECT):
         return None

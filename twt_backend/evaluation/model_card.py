@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from twt_backend.artifacts import MAX_STAGES, run_config_path, stage_finished
 from twt_backend.evaluation.report import comparison, config_summary, display_name
 from twt_backend.evaluation.report_html import TABLE_HEADERS, comparison_cells
 from twt_backend.store import Project
-from twt_backend.training.settings import MAX_STAGES, run_config_path, stage_finished
 
 TAGS = ["twt", "distillation", "habitual-reasoning-distillation", "lora", "text-generation"]
 TRAINING_KEYS = ("student", "epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length")

@@ -407,7 +407,7 @@ def config_summary(project: Project) -> dict[str, Any]:
 def refinement_summary(project: Project) -> dict[str, Any]:
     """Per refinement round: rewrites by status, and the samples without a usable rewrite
     kept on their earlier rationale or dropped (the training setting `failed_rewrites`)."""
-    from twt_backend.training.datasets import failed_rewrite_counts
+    from twt_backend.stage_data import failed_rewrite_counts
 
     rounds = project.rows(
         "SELECT round, status, COUNT(*) AS n FROM refinements GROUP BY round, status"

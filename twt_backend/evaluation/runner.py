@@ -28,7 +28,7 @@ def adapter_for(project: Project, stage: int | str) -> Path | None:
     """The LoRA adapter trained by a stage or a baseline (None for the untrained students:
     stage 0, the vanilla student, and the direct baseline); UsageError when it has not
     been trained."""
-    from twt_backend.training.settings import adapter_dir, check_baseline, stage_finished
+    from twt_backend.artifacts import adapter_dir, check_baseline, stage_finished
 
     if stage == "direct":
         return None

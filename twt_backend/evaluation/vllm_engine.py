@@ -3,7 +3,7 @@ prompts sent as plain-text completions through the labelling engine's lane (boun
 concurrency, retries with backoff, timeouts).
 
 Answers follow the transformers engine's definition exactly: the prompt is rendered with
-`training.datasets.format_prompt` and tokenised here (the server gets token ids), greedy
+`student_prompt.format_prompt` and tokenised here (the server gets token ids), greedy
 unless a temperature is set, the same stop tokens, and the generated token ids come back
 (`return_token_ids`) so the count (up to, not counting, the end-of-sequence token) and the
 decoded text are computed here with the same tokenizer as `evaluation.inference`.
@@ -166,7 +166,7 @@ def generate_on_server(
     """Answer every prompt on a vLLM server (the `generate` contract of the transformers
     engine: results in the prompts' order, None where `should_stop()` left one unanswered;
     `on_batch(indices, completions)` about every `gen.batch_size` answers)."""
-    from twt_backend.training.datasets import format_prompt
+    from twt_backend.student_prompt import format_prompt
 
     stops = stop_token_ids(tokenizer, model_path)
     items = [

@@ -32,7 +32,7 @@ def run_child(
     by the rule every front end follows (`ops.jobs.start_or_resume`: an interrupted train
     step continues from its checkpoint). Raises JobCancelled when the parent is cancelled
     or the child was, TwtError when the child failed."""
-    from twt_backend.ops.jobs import start_or_resume
+    from twt_backend.job_start import start_or_resume
 
     ctx.check_cancelled()
     project = ctx.project

@@ -30,8 +30,8 @@ def config_provenance(config: dict[str, Any], engine: str | None = None) -> Prov
 def default_provenance(project: Project, stage: int) -> Provenance | None:
     """The provenance a stage-N "infer" job would record now; None when stage N is not
     trained (no stored answer can be current then)."""
+    from twt_backend.artifacts import stage_finished
     from twt_backend.hard.refine import infer_config
-    from twt_backend.training.settings import stage_finished
 
     if not stage_finished(project.root, stage):
         return None

@@ -240,8 +240,8 @@ def ensure_student_outputs(ctx: JobContext, round_: int, extra: dict[str, Any]) 
 def stage_prompt_mode(project: Project, stage: int) -> str:
     """The prompt mode stage N was trained with (else the project's): its student answers
     are asked the same way."""
+    from twt_backend.artifacts import trained_prompt_mode
     from twt_backend.settings import load_config
-    from twt_backend.training.settings import trained_prompt_mode
 
     return (
         trained_prompt_mode(project.root, stage) or load_config(project, TrainingConfig).prompt_mode

@@ -28,9 +28,9 @@ from twt_backend.generation import load_teachers, make_item, ok_hashes, request_
 from twt_backend.generation_lane import WorkItem
 from twt_backend.hard.refine_prompts import compress_messages, parse_rewrite, rewrite_messages
 from twt_backend.selection.samples import effective_samples
+from twt_backend.stage_data import refined_rationales
 from twt_backend.store import Project, refinements_repo
 from twt_backend.tasks import get_task
-from twt_backend.training.datasets import refined_rationales
 
 PURPOSES = {"teacher": "refine", "compressor": "compress"}
 PROTECTED = refinements_repo.PROTECTED

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from twt_backend import artifacts as train_paths
 from twt_backend import jobs
 from twt_backend.config import (
     GenerationConfig,
@@ -34,7 +35,6 @@ from twt_backend.models import resolve_student
 from twt_backend.selection.run import LAST_RUN_META
 from twt_backend.settings import load_config, with_overrides
 from twt_backend.store import Project, jobs_repo
-from twt_backend.training import settings as train_paths
 
 
 @dataclass
@@ -87,7 +87,7 @@ def selection_current(project: Project) -> bool:
 def train_config(project: Project, options: PipelineOptions, stage: int) -> dict[str, Any]:
     """The "train" job config of a stage (`ops.training.train_config`, the one `twt train`
     and the app use): the project's saved settings, then the pipeline's overrides."""
-    from twt_backend.ops.training import train_config as build
+    from twt_backend.training.job_config import train_config as build
 
     training = {**options.training, **({"student": options.student} if options.student else {})}
     launch = {**options.launch, **({"nproc": options.nproc} if options.nproc > 1 else {})}

@@ -108,7 +108,7 @@ def _check_teachers(project: Project, names: list[str]) -> None:
 
 def runs_summary(project: Project) -> list[dict[str, Any]]:
     """Every run of the project: name, folder, settings, trained stages, evaluated methods."""
-    from twt_backend.training.settings import MAX_STAGES, stage_finished
+    from twt_backend.artifacts import MAX_STAGES, stage_finished
 
     summary = []
     for row in store.list_runs(project):

@@ -175,7 +175,7 @@ def build_trainer(
 ) -> Any:
     from transformers import Trainer
 
-    from twt_backend.training.datasets import CountingCollator, make_collator
+    from twt_backend.stage_data import CountingCollator, make_collator
     from twt_backend.training.packing import FLASH, PackingCollator, attention_implementation
 
     collator = (

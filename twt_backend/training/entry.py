@@ -23,7 +23,7 @@ from twt_backend.log_setup import configure_logging
 if TYPE_CHECKING:
     from twt_backend.jobs import JobContext
     from twt_backend.training.live_eval import LiveEvalCallback
-    from twt_backend.training.settings import RunSettings
+    from twt_backend.training.run_settings import RunSettings
 
 CANCELLED_EXIT = 130
 LIVE_BATCH = 32  # live validation answers its slice in one batch up to this size (decoding
@@ -50,11 +50,11 @@ def read_examples(path: Path) -> list[dict[str, Any]]:
 
 def run(run_config: dict[str, Any], stop: threading.Event) -> int:
     from twt_backend.jobs import JobContext
+    from twt_backend.stage_data import tokenize_examples
     from twt_backend.training import engine
     from twt_backend.training.callbacks import StopCallback, StoreCallback
-    from twt_backend.training.datasets import tokenize_examples
     from twt_backend.training.packing import tokens_callback
-    from twt_backend.training.settings import settings_from_config
+    from twt_backend.training.run_settings import settings_from_config
 
     settings = settings_from_config(run_config["settings"])
     training = settings.training
@@ -117,7 +117,7 @@ def _held_out_features(
     tokenizer: Any, run_config: dict[str, Any], max_length: int
 ) -> list[dict[str, list[int]]]:
     """The validation slice's examples, tokenised (for eval_loss); [] when none."""
-    from twt_backend.training.datasets import tokenize_example
+    from twt_backend.stage_data import tokenize_example
 
     path = run_config.get("eval_data")
     if not path:

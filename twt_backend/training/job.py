@@ -20,16 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from twt_backend import artifacts as paths
+from twt_backend.baseline_data import baseline_examples
 from twt_backend.errors import TwtError, UsageError
-from twt_backend.jobs import JobCancelled, JobContext, get_job
+from twt_backend.jobs import JobCancelled, JobContext, get_job, same_code_env
 from twt_backend.models import resolve_student
+from twt_backend.stage_data import stage_examples
 from twt_backend.store import Project
 from twt_backend.store.backup import backup_project
-from twt_backend.training import settings as paths
-from twt_backend.training.baselines import baseline_examples
-from twt_backend.training.datasets import stage_examples
 from twt_backend.training.launch import launch_argv, world_size, write_distributed_config
-from twt_backend.training.settings import RunSettings, settings_from_config
+from twt_backend.training.run_settings import RunSettings, settings_from_config
 from twt_backend.training.validation import (
     choose_validation,
     live_eval_items,
@@ -37,7 +37,6 @@ from twt_backend.training.validation import (
 )
 
 CHILD_GRACE_S = 10.0
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def stage_student(project_root: Path, settings: RunSettings) -> tuple[str, str | None]:
@@ -152,8 +151,7 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    return env
+    return same_code_env(env)
 
 
 def _parent_death_preexec() -> Callable[[], None] | None:

@@ -63,7 +63,7 @@ class PackingCollator:
     def __init__(self, flash: bool = False):
         from transformers import DataCollatorWithFlattening
 
-        from twt_backend.training.datasets import IGNORE_INDEX
+        from twt_backend.stage_data import IGNORE_INDEX
 
         self.collate = DataCollatorWithFlattening(
             return_position_ids=True, separator_id=IGNORE_INDEX, return_flash_attn_kwargs=flash

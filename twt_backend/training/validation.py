@@ -14,12 +14,12 @@ import hashlib
 import json
 from typing import Any
 
+from twt_backend.artifacts import Target
 from twt_backend.selection.samples import effective_samples
 from twt_backend.store import Project
+from twt_backend.student_prompt import inference_prompt, target_mode
 from twt_backend.tasks import get_task
 from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
-from twt_backend.training.baselines import inference_prompt, target_mode
-from twt_backend.training.settings import Target
 
 REASONING_TOKENS = 256
 ANSWER_TOKENS = 32

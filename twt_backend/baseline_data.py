@@ -24,50 +24,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from twt_backend.artifacts import BASELINES, check_baseline
 from twt_backend.errors import UsageError
 from twt_backend.selection.samples import effective_samples
 from twt_backend.store import Project
-from twt_backend.tasks import get_task, mode_for_stage
-from twt_backend.tasks.base import DEFAULT_PROMPT_MODE, DIRECT, TaskType
-from twt_backend.training.settings import BASELINES, Target, check_baseline
+from twt_backend.student_prompt import LABEL_PREFIX, RATIONALE_PREFIX, dss_prompt
+from twt_backend.tasks import get_task
+from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
 
-LABEL_PREFIX = "[label] "
-RATIONALE_PREFIX = "[rationale] "
-
-__all__ = ["BASELINES", "DIRECT", "baseline_examples", "inference_prompt", "target_mode"]
-
-
-def target_mode(target: Target, n_stages: int = 3) -> str | None:
-    """The student format a stage or baseline answers in (None: an untrained student)."""
-    if target == DIRECT:
-        return None
-    if isinstance(target, str) and not target.isdigit():
-        check_baseline(target)
-        return "answer"
-    return None if int(target) == 0 else mode_for_stage(int(target), n_stages)
-
-
-def inference_prompt(
-    task: TaskType,
-    payload: dict[str, Any],
-    target: Target,
-    n_stages: int,
-    prompt_mode: str = DEFAULT_PROMPT_MODE,
-) -> str:
-    """The prompt a stage or baseline (0: the vanilla student) is asked with, under a
-    prompt mode (see `tasks.base`); dss and direct always use their own."""
-    if target == "dss":
-        return _dss_prompt(task, payload, LABEL_PREFIX)
-    if target == DIRECT:
-        return task.direct_prompt(payload)
-    mode = target_mode(target, n_stages)
-    if mode is None:
-        return task.vanilla_prompt(payload, prompt_mode)
-    return task.student_prompt(payload, mode, prompt_mode)
-
-
-def _dss_prompt(task: TaskType, payload: dict[str, Any], prefix: str) -> str:
-    return f"{prefix}{task.query_text(payload)}\n"
+__all__ = ["BASELINES", "baseline_examples"]
 
 
 def baseline_examples(
@@ -86,11 +51,11 @@ def baseline_examples(
             prompt = task.student_prompt(payload, "answer", prompt_mode)
             examples.append({"prompt": prompt, "target": label, "task": "label", **ids})
             continue
-        prompt = _dss_prompt(task, payload, LABEL_PREFIX)
+        prompt = dss_prompt(task, payload, LABEL_PREFIX)
         examples.append({"prompt": prompt, "target": label, "task": "label", **ids})
         rationale = (sample["rationale"] or "").strip()
         if rationale:
-            prompt = _dss_prompt(task, payload, RATIONALE_PREFIX)
+            prompt = dss_prompt(task, payload, RATIONALE_PREFIX)
             examples.append({"prompt": prompt, "target": rationale, "task": "rationale", **ids})
     if not examples:
         raise UsageError(f"baseline {name}: no training examples in the store; run `twt select`")

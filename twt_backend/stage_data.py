@@ -19,6 +19,7 @@ from typing import Any
 from twt_backend.errors import UsageError
 from twt_backend.selection.samples import effective_samples
 from twt_backend.store import Project, refinements_repo
+from twt_backend.student_prompt import format_prompt
 from twt_backend.tasks import get_task, mode_for_stage
 from twt_backend.tasks.base import DEFAULT_PROMPT_MODE
 
@@ -98,31 +99,6 @@ def stage_examples(
         hint = "run `twt refine` first" if mode == "compressed" else "run `twt select` first"
         raise UsageError(f"stage {stage}: no training examples in the store; {hint}")
     return examples
-
-
-def format_prompt(tokenizer: Any, prompt: str) -> str:
-    """The prompt as the student sees it: its chat template when it has one.
-
-    Training and inference must both use this, so the student is asked the way it learnt.
-    A default system prompt that the template adds on its own (SmolLM2's "You are a helpful
-    AI assistant named SmolLM, ...") is replaced by an empty system turn: it says nothing
-    about the task, and every prompt token costs the student's inference and training time.
-    """
-    if not getattr(tokenizer, "chat_template", None):
-        return (tokenizer.bos_token or "") + prompt
-    user = [{"role": "user", "content": prompt}]
-    rendered = str(tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True))
-    try:
-        bare = str(
-            tokenizer.apply_chat_template(
-                [{"role": "system", "content": ""}, *user],
-                tokenize=False,
-                add_generation_prompt=True,
-            )
-        )
-    except Exception:  # noqa: BLE001 - a template without a system role keeps its own form
-        return rendered
-    return bare if len(bare) < len(rendered) else rendered
 
 
 def tokenize_example(

@@ -1,33 +1,22 @@
-"""The train job's config and where a stage's artifacts live.
+"""The train job's config: which stage or baseline it trains and how.
 
 A "train" job's config is ``{"stage": N, "n_stages": 3, "training": {...},
 "lora": {...}, "launch": {...}}``; the three dicts hold fields of TrainingConfig,
 LoraConfig and LaunchConfig (missing fields take the paper's defaults). A baseline's
 config names it instead of a stage: ``{"baseline": "kd" | "dss", "stage": 0, ...}``
-(stage 0: it trains from the base student; see `training.baselines`).
-
-Per stage, under ``artifacts/stages/stage{N}/``: ``adapter/`` (the LoRA adapter and the
-tokenizer), ``run_config.json``, ``train.log``, ``checkpoints/`` (of the job named in
-``checkpoints/JOB``), ``merged/`` (optional merged model) and ``distributed/`` (generated
-DeepSpeed / FSDP / accelerate configs). A baseline's artifacts live the same way under
-``artifacts/baselines/{name}/``: the path helpers take a stage number or a baseline name.
+(stage 0: it trains from the base student; see `training.baselines`). Where the run's
+artifacts live is `twt_backend.artifacts`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from twt_backend.artifacts import MAX_STAGES, Target, check_baseline
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig, from_dict
 from twt_backend.errors import UsageError
-
-MAX_STAGES = 4
-BASELINES = ("kd", "dss")  # trained baselines; stage 0 (vanilla) and stage 1 (SFT) need no run
-
-Target = int | str  # a HaRD stage number or a baseline name
 
 
 @dataclass
@@ -98,50 +87,3 @@ def settings_from_config(config: dict[str, Any]) -> RunSettings:
     )
     settings.validate()
     return settings
-
-
-def check_baseline(name: str) -> str:
-    if name not in BASELINES:
-        raise UsageError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
-    return name
-
-
-def stage_dir(project_root: str | Path, stage: Target) -> Path:
-    """A stage's folder (`stages/stage{N}`), or a baseline's (`baselines/{name}`)."""
-    if isinstance(stage, str) and not stage.isdigit():
-        return Path(project_root) / "artifacts" / "baselines" / check_baseline(stage)
-    return Path(project_root) / "artifacts" / "stages" / f"stage{int(stage)}"
-
-
-def adapter_dir(project_root: str | Path, stage: Target) -> Path:
-    """The trained LoRA adapter of a stage (what inference and the next stage load)."""
-    return stage_dir(project_root, stage) / "adapter"
-
-
-def checkpoints_dir(project_root: str | Path, stage: Target) -> Path:
-    return stage_dir(project_root, stage) / "checkpoints"
-
-
-def merged_dir(project_root: str | Path, stage: Target) -> Path:
-    return stage_dir(project_root, stage) / "merged"
-
-
-def run_config_path(project_root: str | Path, stage: Target) -> Path:
-    return stage_dir(project_root, stage) / "run_config.json"
-
-
-def stage_finished(project_root: str | Path, stage: Target) -> bool:
-    return (adapter_dir(project_root, stage) / "adapter_config.json").is_file()
-
-
-LEGACY_PROMPT_MODE = "stage"  # what a run config without a prompt mode was trained with
-
-
-def trained_prompt_mode(project_root: str | Path, stage: Target) -> str | None:
-    """The prompt mode a stage or baseline was trained with (its run config), if any."""
-    path = run_config_path(project_root, stage)
-    if not path.is_file():
-        return None
-    config = json.loads(path.read_text(encoding="utf-8"))
-    training = config.get("settings", {}).get("training", {})
-    return str(training.get("prompt_mode") or LEGACY_PROMPT_MODE)

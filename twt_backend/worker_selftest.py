@@ -1,4 +1,5 @@
-"""A diagnostic job that exercises the worker machinery without any model.
+"""The worker self-test: a job (kind "selftest"; "check" in older projects) that exercises
+the worker machinery without any model.
 
 `twt job` plumbing (start, progress, metrics, heartbeat, cancel, resume) is checked
 with it in the tests, and a user can start it to see that workers start at all on
@@ -22,11 +23,11 @@ def run_job(ctx: JobContext) -> None:
         time.sleep(delay)
         marker.write_text(str(step + 1))
         ctx.metrics(step + 1, {"value": float(step + 1)})
-        ctx.progress(bars={"check": {"done": step + 1, "total": steps}})
+        ctx.progress(bars={"selftest": {"done": step + 1, "total": steps}})
     ctx.progress(
         force=True,
-        bars={"check": {"done": steps, "total": steps}},
-        message=f"worker check finished {steps} steps",
+        bars={"selftest": {"done": steps, "total": steps}},
+        message=f"worker self-test finished {steps} steps",
     )
     if ctx.config.get("fail"):
         raise RuntimeError("requested failure")
