@@ -37,7 +37,7 @@ from twt_backend.store import Project, locks
 from twt_backend.store import jobs_repo as repo
 
 RESUMABLE = ("interrupted", "cancelled", "failed", "queued")
-NEVER_RESUMED = ("select", "check")
+NEVER_RESUMED = ("select", "selftest", "check")
 IGNORED_FOR_RESUME = {"train": ("launch",)}  # a checkpoint resumes on another launcher
 
 
