@@ -77,3 +77,22 @@ def minilm_dir() -> Path:
     from twt_backend.model_fixtures import minilm_folder
 
     return minilm_folder()
+
+
+@pytest.fixture(autouse=True)
+def _modal_dialogs_fail_the_test(monkeypatch):
+    """A message box nobody expected fails its test at once, with its text: opened for real
+    it would wait for a click forever (a modal loop that pytest-timeout cannot interrupt).
+    A test that expects one replaces it with its own recorder (monkeypatch)."""
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    if widgets is None:
+        return
+
+    def unexpected(kind: str):
+        def show(parent, title, text, *args, **kwargs):
+            raise AssertionError(f"unexpected QMessageBox.{kind}: {title}: {text}")
+
+        return show
+
+    for kind in ("warning", "critical", "information", "question"):
+        monkeypatch.setattr(widgets.QMessageBox, kind, unexpected(kind))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.gui_helpers import add_queries, settings  # noqa: F401 - fixtures
+from tests.gui_helpers import add_labels, add_queries, settings  # noqa: F401 - fixtures
 from twt_backend import jobs
 from twt_backend.store import Project
 
@@ -25,6 +25,7 @@ def page(qtbot, settings, tmp_path, monkeypatch):  # noqa: F811
     root = tmp_path / "p"
     project = Project.create(root, "math", "gui-test")
     add_queries(project, 10)  # two of them in the test split
+    add_labels(project, ["gpt", "mis"])  # selected samples: the baselines have examples
     project.close()
     win.page("Projects").controller.open(root)
     yield win.show_page("Training")
