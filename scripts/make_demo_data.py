@@ -13,15 +13,12 @@ Files (deterministic: running the script twice gives the same bytes):
 * `categories.jsonl`: the queries in CommonsenseQA's shape (`id`, `answerKey`,
   `question.stem/choices/question_concept`) with a `split` field (train, validation, test);
 * `replay_categories.jsonl`: teacher-style outputs of three personas per train query
-  (`gpt-4`: one line per option checked, `gpt-4o-mini`: one terse line, `mistral-large`: a
-  long walk through the options; each goes through the options in order and stops at the
-  first that fits), with self-assessed confidences of which about one in four falls below
-  the paper's threshold 0.95; every rationale ends with the deciding option's letter next
-  to its word ("D. elephant is a mammal.") right before the answer, so the answer copies a
-  letter just written;
+  (`gpt-4`: every option checked, `gpt-4o-mini`: one terse line, `mistral-large`: a long
+  walk through the options), varied in wording, with self-assessed confidences of which
+  about one in four falls below the paper's threshold 0.95;
 * `compressed_categories.jsonl`: one compressed rationale per train query (the reasoning
-  a teacher keeps when asked to shorten it: the deciding line), replayed by the demo's
-  compressor teacher before stage 2.
+  a teacher keeps when asked to shorten it: the one fact that decides), replayed by the
+  demo's compressor teacher before stage 2.
 """
 
 from __future__ import annotations
@@ -165,49 +162,46 @@ def records() -> list[dict[str, Any]]:
 
 
 # ---- teacher outputs --------------------------------------------------------------------------
-def outputs(record: dict[str, Any]) -> dict[str, str]:
-    """The three personas' outputs (without the score line) for one query.
+def _facts(choices: list[dict[str, str]], rng: random.Random) -> list[str]:
+    forms = ("{w} is {a}", "{w} is {a}", "a {w} is {a}", "{w}: {a}")
+    return [
+        rng.choice(forms).format(w=c["text"], a=article(category_of(c["text"])))
+        for c in choices
+    ]  # fmt: skip
 
-    Every persona goes through the options in order and stops at the first that fits: each
-    wrong option is named with its own category and "not" the one asked for, and the
-    rationale ends with the deciding line, the right option's letter next to its word
-    ("D. elephant is a mammal."), so the answer copies the letter just written and every
-    step is a local decision a small student can learn.
-    """
+
+def outputs(record: dict[str, Any]) -> dict[str, str]:
+    """The three personas' outputs (without the score line) for one query."""
     question = record["question"]
     name, choices, key = question["question_concept"], question["choices"], record["answerKey"]
     right = next(c["text"] for c in choices if c["label"] == key)
-    before = choices[: [c["label"] for c in choices].index(key)]
     rng = random.Random(f"{SEED}-{record['id']}-wording")
     a = article(name)
-    deciding = deciding_line(key, right, a)
-    checked = "".join(
-        f"{c['label']}. {c['text']} is {article(category_of(c['text']))}, not {a}.\n"
-        for c in before
+    checked = "\n".join(
+        f"{c['label']}) {fact[0].upper()}{fact[1:]}."
+        for c, fact in zip(choices, _facts(choices, rng), strict=True)
     )
-    terse = f"{', '.join(c['text'] for c in before)}: not {a}. " if before else ""
-    walk = " ".join(
-        f"{c['label']}. {c['text']} is {article(category_of(c['text']))}, not {a}." for c in before
+    closing = rng.choice(
+        (f"Only {right} is {a}.", f"The one that is {a} is {right}.", f"So {right} is {a}.")
     )
-    opening = rng.choice(
-        ("Going through the options one by one.", "Checking each option in turn.",
-         "Taking the options in order.")
+    terse = rng.choice(
+        (f"{right} is {a}; the other options are not.", f"{right} is {a}.",
+         f"Only {right} is {a}.", f"{right} is {a}, unlike the others.")
     )  # fmt: skip
+    walk = " ".join(
+        f"{c['label']}, {c['text']}: "
+        + (f"{a}." if c["label"] == key else f"{article(category_of(c['text']))}, not {a}.")
+        for c in choices
+    )
     return {
-        "gpt-4": f"Rationale:\n{checked}{deciding}\nAnswer: ({key}) {right}",
-        "gpt-4o-mini": f"Rationale: {terse}{deciding}\nAnswer: {key}",
+        "gpt-4": f"Rationale:\n{checked}\n{closing}\nAnswer: ({key}) {right}",
+        "gpt-4o-mini": f"Rationale: {terse[0].upper()}{terse[1:]}\nAnswer: {key}",
         "mistral-large": (
-            f"**Rationale:** {opening} The question asks for {a}. {walk + ' ' if walk else ''}"
-            f"{deciding}\n\n**Answer:** {key}\n\nSelf-check: the options were compared with "
-            "the category until one fitted."
+            f"**Rationale:** Going through the options one by one. {walk} So the best option "
+            f"is {key}.\n\n**Answer:** {key}\n\nSelf-check: every option was compared with the "
+            "category."
         ),
     }
-
-
-def deciding_line(key: str, right: str, a: str) -> str:
-    """The line every rationale ends with: the deciding option's letter next to its word,
-    so the answer that follows copies the letter just written."""
-    return f"{key}. {right} is {a}."
 
 
 def confidence(rng: random.Random) -> str:
@@ -237,7 +231,7 @@ def compressed_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
             continue
         question = record["question"]
         right = next(c["text"] for c in question["choices"] if c["label"] == record["answerKey"])
-        fact = deciding_line(record["answerKey"], right, article(question["question_concept"]))
+        fact = f"{right} is {article(question['question_concept'])}."
         result.append({"id": record["id"], "output": f"<reasoning>{fact}</reasoning>"})
     return result
 
