@@ -109,9 +109,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         accuracy = f"{100 * r['accuracy']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
+        tokens = r["mean_output_tokens"]  # none for a row without outputs (majority class)
         lines.append(
             f"| {r['display']} | {r['prompt_mode']} | {r['n']} | {accuracy} "
-            f"| {r['mean_output_tokens']:.1f} |"
+            f"| {'–' if tokens is None else f'{tokens:.1f}'} |"
         )
     return "\n".join(lines)
 
