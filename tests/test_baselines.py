@@ -145,7 +145,7 @@ def test_train_and_evaluate_kd_and_dss(seeded, tiny_model_dir):
         (["train", "{dir}", "--baseline", "kd", "--stage", "1"], "not allowed with argument"),
         (["eval", "{dir}", "--method", "kd"], "baseline kd has not been trained yet"),
         (["eval", "{dir}", "--method", "bogus"], "invalid choice: 'bogus'"),
-        (["eval", "{dir}"], "one of the arguments --stage --method is required"),
+        (["eval", "{dir}"], "one of the arguments --stage --method --teacher is required"),
     ],
 )
 def test_bad_baseline_input_exits_2_with_one_line(seeded, capsys, argv, message):

@@ -47,7 +47,7 @@ def test_import_contracts_hold():
 @pytest.mark.parametrize(
     ("importer", "imported"),
     [
-        ("evaluation/scoring.py", "twt_backend.stage_data"),  # the cycle that was
+        ("evaluation/scoring.py", "twt_backend.training.job"),  # the cycle that was
         ("store/schema.py", "twt_backend.config"),
         ("ops/__init__.py", "twt_backend.cli"),
     ],

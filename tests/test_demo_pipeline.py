@@ -127,7 +127,10 @@ def test_demo_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
         refined = project.rows("SELECT * FROM refinements WHERE round=1")
         assert len(refined) == selected
         assert {(r["method"], r["status"]) for r in refined} == {("compressor", "ok")}
-        assert all(r["tokens_refined"] < r["tokens_original"] for r in refined)
+        # never longer; shorter except where the terse persona's rationale is already the one
+        # fact that decides (the compressed rationale then equals it)
+        assert all(r["tokens_refined"] <= r["tokens_original"] for r in refined)
+        assert sum(r["tokens_refined"] < r["tokens_original"] for r in refined) > len(refined) / 2
         prompts: dict[int, dict[int, str]] = {}
         for stage in (1, 2, 3):
             folder = project.artifacts / "stages" / f"stage{stage}"
@@ -147,7 +150,8 @@ def test_demo_pipeline_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
         )
         assert sorted(json.loads(r["config"])["stage"] for r in live) == [1, 2, 3]
 
-        rows = comparison(project)
+        majority, *rows = comparison(project)  # a choice task: the majority-class row first
+        assert majority["method"] == "majority" and majority["kind"] == "baseline"
         assert [(r["method"], r["n"], r["prompt_mode"]) for r in rows] == [("stage3", 3, "shared")]
         assert rows[0]["mean_output_tokens"] <= 12
         assert rows[0]["ci_low"] <= rows[0]["accuracy"] <= rows[0]["ci_high"]
