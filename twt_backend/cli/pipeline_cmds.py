@@ -129,22 +129,23 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from twt_backend.ops.pipeline import pipeline_config
-
     options = pipeline_options(args)
     if not args.name and (args.teacher or args.strategy or args.threshold is not None):
         raise UsageError("--teacher, --strategy and --threshold make a named run: add --name")
     with Project.open(args.dir) as project:
         if not args.name:
             return _follow(project, options, args)
-        from twt_backend.ops import runs
+        from twt_backend.ops.runs import named_options, open_named_run
 
-        settings = runs.run_settings(
-            pipeline_config(options),
-            runs.selection_overrides(args.strategy, args.threshold),
-            args.teacher,
-        )
-        with runs.prepare_run(project, args.name, settings) as run:
+        options = named_options(options)
+        with open_named_run(
+            project,
+            args.name,
+            options,
+            strategy=args.strategy,
+            threshold=args.threshold,
+            teachers=args.teacher,
+        ) as run:
             if not args.quiet and not args.json:
                 print(f"run {args.name}: {run.root}")
             return _follow(run, options, args)

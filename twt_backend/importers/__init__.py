@@ -36,7 +36,7 @@ from twt_backend.importers.limits import DEFAULT_LIMITS, Limits, check_fields
 from twt_backend.importers.readers import is_csv, read_records, read_text
 from twt_backend.store import Project, utcnow
 
-FORMATS = ("auto", "mbpp", "csqa", "gsm8k", "jsonl", "csv")
+FORMATS = ("auto", "mbpp", "csqa", "gsm8k", "metamathqa", "jsonl", "csv")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Each converter turns one raw record into the payload of the project's task type
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from twt_backend.importers.fields import (
     math_reference,
     source_id_of,
 )
+from twt_backend.tasks.math import normalize_number
 
 # Generic formats: payload field -> the record fields tried, in order, when not mapped.
 GENERIC_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -142,6 +144,48 @@ def convert_gsm8k(record: dict[str, Any], index: int, opts: Options) -> Converte
     )
 
 
+METAMATH_MARKER = "The answer is:"
+
+
+def convert_metamathqa(record: dict[str, Any], index: int, opts: Options) -> Converted:
+    """MetaMathQA (`query`, `response`, `type`, `original_question`): the reference is the
+    final answer after the response's last "The answer is:", not its first number."""
+    query = get_text(record, "query") or ""
+    response = get_text(record, "response") or ""
+    if METAMATH_MARKER not in response:
+        raise RecordError(f"field 'response' has no {METAMATH_MARKER!r} line")
+    answer = response.rsplit(METAMATH_MARKER, 1)[1].strip()
+    if not answer:
+        raise RecordError(f"field 'response' has nothing after {METAMATH_MARKER!r}")
+    reference = _single_number(answer)
+    if reference is None:
+        kind = record.get("type")
+        what = f" ({kind} record)" if isinstance(kind, str) and kind else ""
+        raise RecordError(
+            f"the answer {answer[:40]!r}{what} is not a number; a math project needs "
+            "numeric answers (filter such records out first)"
+        )
+    payload = {"question": query.strip()}
+    return Converted(
+        _source_id(record, index, opts, ID_FIELDS), payload, reference, _record_split(record)
+    )
+
+
+_UNIT_TEXT = re.compile(r"\\(?:text|mathrm|textbf|mathbf)\s*\{[^{}]*\}")
+_HARMLESS = re.compile(r"\\(?:[dt]?frac|left|right|[,;:! $%])")
+_NOT_ONE_NUMBER = re.compile(r"[A-Za-z\\()\[\]=^*]|,(?!\d{3})|\d\s*[-+]\s*\d|\d\s+\d")
+
+
+def _single_number(answer: str) -> str | None:
+    """The answer as a normalised number when it is one number (`18`, `$1,250`, `\\frac{3}{4}`,
+    `25\\%`, `5 \\text{cm}`); None for an expression, a tuple, an interval or text."""
+    rest = _HARMLESS.sub(" ", _UNIT_TEXT.sub(" ", answer))
+    rest = rest.replace("}{", "/").replace("{", " ").replace("}", " ").strip().rstrip(".")
+    if _NOT_ONE_NUMBER.search(rest):
+        return None
+    return normalize_number(answer)
+
+
 def _resolve(record: dict[str, Any], target: str, opts: Options) -> str:
     """The record field that feeds a payload field: the mapped one, else the first present."""
     if target in opts.mapping:
@@ -207,14 +251,16 @@ CONVERTERS: dict[str, Converter] = {
     "mbpp": convert_mbpp,
     "csqa": convert_csqa,
     "gsm8k": convert_gsm8k,
+    "metamathqa": convert_metamathqa,
     "jsonl": convert_generic,
     "csv": convert_generic,
 }
-FORMAT_TASK = {"mbpp": "code", "csqa": "choice", "gsm8k": "math"}
+FORMAT_TASK = {"mbpp": "code", "csqa": "choice", "gsm8k": "math", "metamathqa": "math"}
 FORMAT_LABEL = {
     "mbpp": "MBPP",
     "csqa": "CommonsenseQA",
     "gsm8k": "GSM8K",
+    "metamathqa": "MetaMathQA",
     "jsonl": "generic JSON",
     "csv": "generic CSV",
 }
@@ -228,6 +274,9 @@ def detect(record: dict[str, Any]) -> str | None:
     if isinstance(question, str) and isinstance(record.get("answer"), str):
         if "####" in record["answer"]:
             return "gsm8k"
+    if isinstance(record.get("query"), str) and isinstance(record.get("response"), str):
+        if "original_question" in record or METAMATH_MARKER in record["response"]:
+            return "metamathqa"
     if "test_list" in record and ("text" in record or "prompt" in record) and "code" in record:
         return "mbpp"
     return None

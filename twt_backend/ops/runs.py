@@ -10,7 +10,8 @@ again with other ones is refused, so one name always means one experiment; the o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from twt_backend.config import SelectionConfig
@@ -62,6 +63,81 @@ def prepare_run(project: Project, name: str, settings: dict[str, Any]) -> Projec
         store.forget_run(project, name)
         raise
     return run
+
+
+def open_named_run(
+    project: Project,
+    name: str,
+    options: dict[str, Any],
+    *,
+    strategy: str | None = None,
+    threshold: float | None = None,
+    teachers: Sequence[str] = (),
+) -> Project:
+    """The open store of run `name` for these pipeline options (`pipeline.Options` fields),
+    selection strategy/threshold and teachers (`twt run --name`, the app's "New run"):
+    made and seeded when new, refused when it exists with other defining settings."""
+    from twt_backend.ops.pipeline import pipeline_config
+
+    settings = run_settings(
+        pipeline_config(named_options(options)),
+        selection_overrides(strategy, threshold),
+        list(teachers),
+    )
+    return prepare_run(project, name, settings)
+
+
+def named_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A named run's pipeline options: it shares the project's labels, never labels."""
+    return {**options, "label": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedRunStarted:
+    name: str
+    root: Path  # the run's own folder (its store)
+    job_id: int  # the pipeline job, in the run's store
+    resumed: bool
+
+
+def start_named_run(
+    project_dir: str | Path,
+    name: str,
+    options: dict[str, Any],
+    *,
+    strategy: str | None = None,
+    threshold: float | None = None,
+    teachers: Sequence[str] = (),
+    restart: bool = False,
+) -> NamedRunStarted:
+    """Make (or reopen) run `name` and start its pipeline detached (the app). Opens its
+    own connections, so it may run on a worker thread: seeding a new run's store copies
+    the project's labels and may take a moment. UsageError before any job exists."""
+    from twt_backend.ops.pipeline import start_pipeline
+
+    with (
+        Project.open(project_dir) as project,
+        open_named_run(
+            project, name, options, strategy=strategy, threshold=threshold, teachers=teachers
+        ) as run,
+    ):
+        started = start_pipeline(run, named_options(options), restart=restart, detach=True)
+        return NamedRunStarted(name, run.root, started.job_id, started.resumed)
+
+
+def run_choices() -> dict[str, tuple[Any, ...]]:
+    """What a run's settings may be, for a front end's choosers: selection strategies,
+    refinement methods, numbers of stages."""
+    from twt_backend.config import RefineConfig, field_specs
+
+    def choices(cls: type, name: str) -> tuple[Any, ...]:
+        return next(tuple(f.choices or ()) for f in field_specs(cls) if f.name == name)
+
+    return {
+        "strategy": choices(SelectionConfig, "strategy"),
+        "refine_method": choices(RefineConfig, "method"),
+        "n_stages": (3, 4),
+    }
 
 
 def _check_same(name: str, stored: dict[str, Any], wanted: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -72,6 +73,16 @@ class ComparePage(Page):
         self.summary.setHorizontalHeaderLabels(list(SUMMARY_HEADERS))
         self.summary.verticalHeader().setVisible(False)
         self.summary.horizontalHeader().setStretchLastSection(True)
+        self.runs_table = QTableWidget(0, 0)  # every run side by side: method x run
+        self.runs_table.setToolTip(
+            "Every run of the project side by side: accuracy [95% interval] · mean output "
+            "tokens of each method, each run compared within itself."
+        )
+        self.runs_table.verticalHeader().setVisible(False)
+        self.runs_table.horizontalHeader().setStretchLastSection(True)
+        self.tables = QTabWidget()
+        self.tables.addTab(self.summary, "This run")
+        self.tables.addTab(self.runs_table, "Runs side by side")
         self.model = LazySqlModel(
             (
                 Column("id", "#", align_right=True),
@@ -108,7 +119,7 @@ class ComparePage(Page):
         layout.setContentsMargins(0, 0, 0, 0)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(plots)
-        splitter.addWidget(self.summary)
+        splitter.addWidget(self.tables)
         splitter.addWidget(drill)
         splitter.setSizes([300, 150, 230])
         top = QHBoxLayout()
@@ -172,6 +183,7 @@ class ComparePage(Page):
         self.common.setText(self._common_text(rows, self.controller.split_sizes()))
         self._plot(rows)
         self._fill_summary(rows)
+        self._fill_runs_table()
         self.model.set_source(self.controller.queries())
         self.model.fetchMore()
 
@@ -259,6 +271,37 @@ class ComparePage(Page):
                 item.setToolTip(r["method"])
                 self.summary.setItem(i, j, item)
         self.summary.resizeColumnsToContents()
+
+    def _fill_runs_table(self) -> None:
+        """The runs side by side, a tab shown only when the project has named runs."""
+        assert self.controller is not None
+        several = len(self.controller.run_names()) > 1
+        self.tables.setTabVisible(1, several)
+        self.tables.tabBar().setVisible(several)
+        if not several:
+            self.runs_table.setRowCount(0)
+            return
+        try:
+            headers, lines = self.controller.runs_side_by_side()
+        except TwtError as exc:
+            headers, lines = ["Runs"], [[f"Cannot compare the runs: {exc}"]]
+        self.runs_table.clear()
+        self.runs_table.setColumnCount(len(headers))
+        self.runs_table.setHorizontalHeaderLabels(headers)
+        self.runs_table.setRowCount(len(lines))
+        for i, line in enumerate(lines):
+            for j, text in enumerate(line):
+                self.runs_table.setItem(i, j, QTableWidgetItem(text))
+        self.runs_table.resizeColumnsToContents()
+
+    def runs_table_cells(self) -> list[list[str]]:
+        """The side-by-side table as text, its header first."""
+        table = self.runs_table
+        headers = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+        return [headers] + [
+            [table.item(i, j).text() for j in range(table.columnCount())]
+            for i in range(table.rowCount())
+        ]
 
     def summary_cells(self) -> list[list[str]]:
         return [

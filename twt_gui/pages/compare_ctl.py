@@ -75,6 +75,29 @@ def summary_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def side_by_side(rows: list[dict[str, Any]], runs: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Rows of several runs (`ops.report.report_rows`) grouped method x run: the headers
+    ("Method", then one per run) and one line of cells per method, in the order the methods
+    first appear; a cell is "accuracy [95% interval] · mean output tokens", an em dash
+    where the run has no result for the method."""
+    cells: dict[str, dict[str, str]] = {}
+    names: dict[str, str] = {}
+    for row in rows:
+        names.setdefault(row["method"], row.get("display") or row["method"])
+        cells.setdefault(row["method"], {})[row["run"]] = run_cell(row)
+    lines = [[names[m], *(cells[m].get(run, "—") for run in runs)] for m in cells]
+    return ["Method", *runs], lines
+
+
+def run_cell(row: dict[str, Any]) -> str:
+    accuracy = "—" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
+    low, high = row.get("ci_low"), row.get("ci_high")
+    ci = "" if low is None or high is None else f" [{low:.1%}–{high:.1%}]"
+    tokens = row["mean_output_tokens"]
+    text = f"{accuracy}{ci} · {'—' if tokens is None else f'{tokens:.0f}'} tokens"
+    return text + (" ⚠ stale" if row.get("stale") else "")
+
+
 class CompareController:
     """Over one run of the project (`twt run --name`): "main" is the project itself; another
     run's store is opened read-only beside it."""
@@ -86,6 +109,12 @@ class CompareController:
 
     def run_names(self) -> list[str]:
         return [r["name"] for r in variants.list_runs(self.main)]
+
+    def runs_side_by_side(self) -> tuple[list[str], list[list[str]]]:
+        """Every run of the project, method x run (see `side_by_side`)."""
+        runs = self.run_names()
+        rows = ops_report.report_rows([(self.main.root, run) for run in runs])
+        return side_by_side(rows, runs)
 
     def close(self) -> None:
         if self.project is not self.main:

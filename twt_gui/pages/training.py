@@ -134,6 +134,13 @@ class TrainingPage(Page):
         self.start_button.clicked.connect(self.start)
         grid.addWidget(self.start_button, len(rows), 0, 1, 2)
         layout.addWidget(box)
+        self.new_run_button = QPushButton("New run (ablation)…")
+        self.new_run_button.setToolTip(
+            "Start a named run of the project (twt run --name): without the compression "
+            "stage, four stages, a subset of the teachers, another selection or refinement."
+        )
+        self.new_run_button.clicked.connect(self.new_run_dialog)
+        layout.addWidget(self.new_run_button)
         layout.addWidget(self._build_baselines())
         layout.addWidget(QLabel("<b>Runs</b> (they go on when the app closes)"))
         self.runs = QListWidget()
@@ -452,6 +459,29 @@ class TrainingPage(Page):
                 "node_rank": self.node_rank.value(),
                 "master_addr": self.master_addr.text().strip() or "127.0.0.1",
             }
+        )
+
+    def new_run_dialog(self) -> Any:
+        """Open the "New run (ablation)" dialog (not modal); the dialog, or None."""
+        from twt_backend.ops.teachers import teacher_names
+        from twt_gui.pages.run_dialog import NewRunDialog
+
+        project = self.session.project
+        if project is None:
+            return None
+        dialog = NewRunDialog(project.root, teacher_names(project), self)
+        dialog.accepted.connect(lambda: self._run_started(dialog))
+        dialog.open()
+        return dialog
+
+    def _run_started(self, dialog: Any) -> None:
+        started = dialog.started
+        if started is None:
+            return
+        verb = "resumed" if started.resumed else "started"
+        self.run_status.setText(
+            f"Run <b>{started.name}</b> {verb}: pipeline job {started.job_id} in "
+            f"{started.root}. Its results appear on the Compare page (run {started.name})."
         )
 
     def start(self) -> int | None:
