@@ -56,7 +56,7 @@ def copy_packages(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("importer", "imported"),
     [
-        ("evaluation/scoring.py", "twt_backend.stage_data"),  # the cycle that was
+        ("artifacts.py", "twt_backend.evaluation"),  # the training<->evaluation cycle that was
         ("store/schema.py", "twt_backend.config"),
         ("ops/__init__.py", "twt_backend.cli"),
     ],
