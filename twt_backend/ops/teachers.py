@@ -142,7 +142,7 @@ def key_rule(provider: str, base_url: str | None, env_name: str | None, keyring:
 
 async def test_teacher(project: Project, config: TeacherConfig) -> dict[str, Any]:
     """Send one labelling request (a sample query of the project): latency and triplet."""
-    from twt_backend.teachers import check
+    from twt_backend.teachers import probe
 
-    query = check.sample_query(project)
-    return await check.test_connection(project.task, config, query, project.root)
+    query = probe.sample_query(project)
+    return await probe.test_connection(project.task, config, query, project.root)
