@@ -42,22 +42,28 @@ def test_import_contracts_hold():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "The back end never imports Qt KEPT" in result.stdout
     assert "The back end's layers KEPT" in result.stdout
+    assert "The app reaches the back end through its operations layer KEPT" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("importer", "imported"),
-    [
-        ("evaluation/scoring.py", "twt_backend.training.job"),  # the cycle that was
-        ("store/schema.py", "twt_backend.config"),
-        ("ops/__init__.py", "twt_backend.cli"),
-    ],
-)
-def test_an_upward_import_breaks_the_layers_contract(tmp_path, importer, imported):
+def copy_packages(tmp_path: Path) -> None:
     for package in ("twt_backend", "twt_gui"):
         shutil.copytree(
             REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
         )
     shutil.copy(REPO / "pyproject.toml", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("artifacts.py", "twt_backend.evaluation"),  # the training<->evaluation cycle that was
+        ("evaluation/scoring.py", "twt_backend.training.job"),  # evaluation never imports training
+        ("store/schema.py", "twt_backend.config"),
+        ("ops/__init__.py", "twt_backend.cli"),
+    ],
+)
+def test_an_upward_import_breaks_the_layers_contract(tmp_path, importer, imported):
+    copy_packages(tmp_path)
     with open(tmp_path / "twt_backend" / importer, "a", encoding="utf-8") as module:
         module.write(f"\nimport {imported}  # noqa\n")
     result = lint_imports(tmp_path)
@@ -68,15 +74,37 @@ def test_an_upward_import_breaks_the_layers_contract(tmp_path, importer, importe
     assert f"{importer_module.removesuffix('.__init__')} -> {imported}" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the app's controllers are moving onto twt_backend.ops (issue 14); once this "
-    "passes, move the contract from .importlinter-gui into pyproject.toml",
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("session.py", "twt_backend.store"),
+        ("pages/review_ctl.py", "twt_backend.selection.stats"),
+        ("pages/labelling.py", "twt_backend.jobs"),
+    ],
 )
-def test_the_app_reaches_the_back_end_through_its_operations_layer():
-    result = lint_imports(REPO, "--config", ".importlinter-gui")
+def test_the_app_reaching_past_the_operations_layer_breaks_its_contract(
+    tmp_path, importer, imported
+):
+    copy_packages(tmp_path)
+    with open(tmp_path / "twt_gui" / importer, "a", encoding="utf-8") as module:
+        module.write(f"\nimport {imported}  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "The app reaches the back end through its operations layer BROKEN" in result.stdout
+    assert "The back end's layers KEPT" in result.stdout
+    importer_module = "twt_gui." + importer.removesuffix(".py").replace("/", ".")
+    assert f"{importer_module} -> {imported}" in result.stdout
+
+
+def test_an_annotation_only_import_is_not_a_dependency_of_the_app(tmp_path):
+    copy_packages(tmp_path)
+    with open(tmp_path / "twt_gui" / "session.py", "a", encoding="utf-8") as module:
+        module.write(
+            "\nfrom typing import TYPE_CHECKING  # noqa\n"
+            "if TYPE_CHECKING:\n    import twt_backend.store  # noqa\n"
+        )
+    result = lint_imports(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "The app reaches the back end through its operations layer KEPT" in result.stdout
 
 
 def test_every_backend_module_imports_without_qt():

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from twt_backend.errors import TwtError
 from twt_backend.log_setup import configure_logging
-from twt_backend.store import absolute
+from twt_backend.ops.projects import absolute
 from twt_gui.assets import asset
 from twt_gui.main_window import MainWindow
 from twt_gui.pages.projects import ProjectsPage

@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from twt_backend.log_setup import configure_logging
-from twt_backend.secrets import scrub
+from twt_backend.ops.secrets import scrub
 
 log = logging.getLogger(__name__)
 TITLE = "TwT Studio: unexpected error"

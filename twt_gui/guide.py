@@ -7,7 +7,6 @@ guide is testable with the real main window and does not import it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -180,11 +179,11 @@ class GuideDialog(QDialog):
     def run_pipeline(self) -> int | None:
         if not self._need_project():
             return None
-        from twt_backend.pipeline import Options
+        from twt_backend.ops.pipeline import default_options
         from twt_gui.pages.jobs_ctl import start_job
 
         project = self.host.session.project
-        config = dataclasses.asdict(Options())
+        config = default_options()
         job_id = self._guarded("Pipeline", lambda: start_job(project, "pipeline", config))
         if isinstance(job_id, int):
             self.status.setText(

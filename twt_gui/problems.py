@@ -9,7 +9,7 @@ import html
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from twt_backend.problems import Problem, check_project
+from twt_backend.ops.problems import Problem, check_project
 from twt_gui.session import ProjectSession
 
 # Which problem areas each page shows (Refinement runs the student for its answers; the

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from twt_backend.store import Project
+from twt_backend.ops.projects import Project
 
 
 class ProjectSession(QObject):

@@ -14,7 +14,10 @@ from twt_backend.job_start import Started, resumable, start_detached, start_or_r
 from twt_backend.store import Project
 from twt_backend.store import jobs_repo as repo
 
-__all__ = ["Started", "resumable", "start_detached", "start_or_resume"]
+__all__ = ["ACTIVE", "FINISHED", "Started", "resumable", "start_detached", "start_or_resume"]
+
+ACTIVE = jobs.ACTIVE  # a job's statuses while its worker runs or is about to
+FINISHED = jobs.FINISHED
 
 
 def resume(project: Project, job_id: int) -> dict[str, Any]:

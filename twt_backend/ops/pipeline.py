@@ -18,6 +18,13 @@ from twt_backend.store import Project
 from twt_backend.store import jobs_repo as repo
 
 
+def default_options() -> dict[str, Any]:
+    """The pipeline's default options (`pipeline.Options`), as the job config holds them."""
+    from twt_backend.pipeline import Options
+
+    return dataclasses.asdict(Options())
+
+
 def pipeline_config(options: dict[str, Any]) -> dict[str, Any]:
     """The validated job config of pipeline options (`pipeline.Options` fields)."""
     from twt_backend.pipeline import Options, options_from

@@ -9,8 +9,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from twt_backend.importers import ImportResult, ParsedFile, insert_queries, parse_file
-from twt_backend.store import Project, queries_repo
+from twt_backend.importers import (
+    DEFAULT_LIMITS,
+    FORMATS,
+    ImportResult,
+    ParsedFile,
+    insert_queries,
+    parse_file,
+)
+from twt_backend.importers.formats import COMMON_FIELDS, GENERIC_FIELDS
+from twt_backend.importers.readers import is_csv, read_records, read_text
+from twt_backend.store import DB_NAME, TASKS, Project, absolute, queries_repo
+
+# what the front ends name: the project class, its database file, its tasks, the import formats
+__all__ = ["DB_NAME", "FORMATS", "TASKS", "ImportResult", "ParsedFile", "Project", "absolute"]
 
 _TEST_LIKE = re.compile(r"(^|[^a-z])(test|dev)([^a-z]|$)", re.IGNORECASE)
 
@@ -59,6 +71,18 @@ def split_note(path: str | Path, split: str | None, result: ImportResult) -> str
             "import it again with --split test if it is for evaluation"
         )
     return None
+
+
+def import_fields(task: str) -> list[str]:
+    """The query fields a generic file's columns can map to."""
+    return [*GENERIC_FIELDS[task], *COMMON_FIELDS]
+
+
+def file_columns(path: Path) -> list[str]:
+    """Column names of a file to import (keys of its first record)."""
+    text = read_text(path, DEFAULT_LIMITS.max_file_bytes)
+    records = read_records(path, text, is_csv(path))
+    return list(records[0][1]) if records else []
 
 
 # ---- reading ---------------------------------------------------------------------------------

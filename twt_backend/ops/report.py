@@ -21,6 +21,11 @@ from typing import Any
 from twt_backend.evaluation import report
 from twt_backend.store import Project
 
+# one query's answers per method, a method's display name, the HTML report with its files
+per_query = report.per_query
+display_name = report.display_name
+write_report = report.write_report
+
 MAIN_RUN = "main"  # until a project holds named runs, all its outputs belong to this one
 CONTRACT_KEYS = (
     "project",

@@ -20,6 +20,10 @@ from twt_backend.settings import load_config, save_config, with_overrides
 from twt_backend.store import Project
 from twt_backend.store import variants as store
 
+MAIN = store.MAIN  # the project's own run
+list_runs = store.list_runs
+open_run = store.open_run
+
 DEFINING = ("n_stages", "skip_stages", "student", "training", "lora", "refine")
 
 

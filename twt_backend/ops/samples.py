@@ -8,9 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twt_backend.selection import curation
+from twt_backend.selection import curation, stats
 from twt_backend.selection.samples import list_samples
 from twt_backend.store import Project, samples_repo
+
+# the Review page's charts: confidence per teacher, similarity of a query's samples, calibration
+ALL_TEACHERS = stats.ALL_TEACHERS
+confidence_histograms = stats.confidence_histograms
+similarity_matrix = stats.similarity_matrix
+calibration = stats.calibration
 
 STATUSES = ("any", "kept", "not kept", "manual override", "not yet selected", "failed")
 PARSE_STATUSES = (

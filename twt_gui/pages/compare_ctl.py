@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from twt_backend.evaluation import report
 from twt_backend.ops import report as ops_report
-from twt_backend.store import Project, variants
+from twt_backend.ops import runs
+from twt_backend.ops.projects import Project
 from twt_gui.lazy_model import RowSource
 from twt_gui.pages.projects_ctl import query_text
 
@@ -102,13 +102,13 @@ class CompareController:
     """Over one run of the project (`twt run --name`): "main" is the project itself; another
     run's store is opened read-only beside it."""
 
-    def __init__(self, project: Project, run: str = variants.MAIN):
+    def __init__(self, project: Project, run: str = runs.MAIN):
         self.main = project
         self.run = run
-        self.project = project if run == variants.MAIN else variants.open_run(project, run, True)
+        self.project = project if run == runs.MAIN else runs.open_run(project, run, True)
 
     def run_names(self) -> list[str]:
-        return [r["name"] for r in variants.list_runs(self.main)]
+        return [r["name"] for r in runs.list_runs(self.main)]
 
     def runs_side_by_side(self) -> tuple[list[str], list[list[str]]]:
         """Every run of the project, method x run (see `side_by_side`)."""
@@ -141,10 +141,14 @@ class CompareController:
 
     def answers(self, query_id: int) -> list[dict[str, Any]]:
         """What each method answered for a query, baselines first, with display names."""
-        answers = report.per_query(self.project, query_id)
+        answers = ops_report.per_query(self.project, query_id)
         n_stages = int(self.project.get_meta("n_stages") or 3)
         return [
-            {"method": method, "display": report.display_name(method, answers, n_stages)[0], **row}
+            {
+                "method": method,
+                "display": ops_report.display_name(method, answers, n_stages)[0],
+                **row,
+            }
             for method, row in answers.items()
         ]  # each with "stale": not of the method's current provenance
 
@@ -152,4 +156,4 @@ class CompareController:
         """report.html, comparison.csv/json and the plots into `folder` (a fresh connection,
         so it may run in a worker thread)."""
         with Project.open(self.project.root) as project:
-            return report.write_report(project, folder)
+            return ops_report.write_report(project, folder)

@@ -6,11 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twt_backend.importers import DEFAULT_LIMITS, ImportResult, ParsedFile
-from twt_backend.importers.formats import COMMON_FIELDS, GENERIC_FIELDS
-from twt_backend.importers.readers import is_csv, read_records, read_text
 from twt_backend.ops import projects
-from twt_backend.store import Project
+from twt_backend.ops.projects import ImportResult, ParsedFile, Project
 
 PREVIEW_ROWS = 50
 
@@ -25,14 +22,12 @@ class ImportPlan:
 
 def target_fields(task: str) -> list[str]:
     """The query fields a generic file's columns can map to."""
-    return [*GENERIC_FIELDS[task], *COMMON_FIELDS]
+    return projects.import_fields(task)
 
 
 def file_columns(path: Path) -> list[str]:
     """Column names of a file (keys of its first record)."""
-    text = read_text(path, DEFAULT_LIMITS.max_file_bytes)
-    records = read_records(path, text, is_csv(path))
-    return list(records[0][1]) if records else []
+    return projects.file_columns(path)
 
 
 class ImportController:

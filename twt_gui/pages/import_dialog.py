@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from twt_backend.errors import TwtError
-from twt_backend.importers import FORMATS, ImportResult, ParsedFile
+from twt_backend.ops.projects import FORMATS, ImportResult, ParsedFile
 from twt_gui.pages.import_ctl import ImportController, ImportPlan, file_columns, target_fields
 from twt_gui.session import ProjectSession
 

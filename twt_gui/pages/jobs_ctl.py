@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from twt_backend.ops import jobs as ops_jobs
-from twt_backend.store import Project
+from twt_backend.ops.projects import Project
 
 latest_job = ops_jobs.latest_job
 job_rows = ops_jobs.job_rows

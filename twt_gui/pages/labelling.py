@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from twt_backend import jobs
 from twt_backend.errors import TwtError
+from twt_backend.ops import jobs
 from twt_backend.progress import duration, job_progress
 from twt_gui.pages.base import Page
 from twt_gui.pages.jobs_ctl import cancel_job

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from twt_backend import jobs
-from twt_backend.ops import samples
-from twt_backend.ops.projects import query_count
+from twt_backend.ops import jobs, samples
+from twt_backend.ops.projects import Project, query_count
 from twt_backend.ops.teachers import teacher_summaries
-from twt_backend.store import Project
 from twt_gui.pages.jobs_ctl import latest_job, start_job
 
 
@@ -24,7 +22,7 @@ class LabellingController:
 
     def reattach(self) -> dict[str, Any] | None:
         """Mark dead workers interrupted, then return the labelling job to follow."""
-        jobs.reap_stale(self.project)
+        jobs.reattach(self.project)
         return latest_job(self.project, ("generate",))
 
     def start(
@@ -46,7 +44,7 @@ class LabellingController:
         import dataclasses
 
         from twt_backend.config import SelectionConfig
-        from twt_backend.settings import load_config
+        from twt_backend.ops.settings import load_config
 
         config = dataclasses.asdict(load_config(self.project, SelectionConfig))
         return start_job(self.project, "select", config, name="select")

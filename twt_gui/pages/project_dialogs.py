@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from twt_backend.store import DB_NAME, TASKS
+from twt_backend.ops.projects import DB_NAME, TASKS
 
 
 class NewProjectDialog(QDialog):

@@ -8,8 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from twt_backend.ops.projects import project_summary, queries_page
-from twt_backend.store import Project
+from twt_backend.ops.projects import Project, project_summary, queries_page
 from twt_gui.lazy_model import RowSource
 from twt_gui.session import ProjectSession
 

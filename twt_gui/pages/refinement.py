@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from twt_backend import jobs
 from twt_backend.errors import TwtError
+from twt_backend.ops import jobs
 from twt_gui.lazy_model import Column, LazySqlModel
 from twt_gui.pages.base import Page
 from twt_gui.pages.refinement_ctl import RefinementController, word_diff_html

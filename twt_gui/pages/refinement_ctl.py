@@ -9,8 +9,8 @@ import re
 from typing import Any
 
 from twt_backend.ops import refinements
+from twt_backend.ops.projects import Project
 from twt_backend.progress import job_progress
-from twt_backend.store import Project
 from twt_gui.lazy_model import RowSource
 from twt_gui.pages.jobs_ctl import latest_job, start_job
 

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from twt_backend.ops import projects, samples
+from twt_backend.ops.projects import Project
 from twt_backend.ops.samples import PARSE_STATUSES, STATUSES, ReviewFilter, decision_label
-from twt_backend.selection import stats
-from twt_backend.store import Project
 from twt_gui.lazy_model import RowSource
 from twt_gui.pages.projects_ctl import query_text
 
@@ -55,7 +54,7 @@ class ReviewController:
         return {
             "query": {**query, "text": query_text(query["payload"])} if query else {},
             "samples": samples.query_samples(self.project, query_id),
-            "similarity": stats.similarity_matrix(self.project, query_id),
+            "similarity": samples.similarity_matrix(self.project, query_id),
         }
 
     # ---- decisions and edits -----------------------------------------------------------
@@ -70,10 +69,12 @@ class ReviewController:
 
     # ---- statistics --------------------------------------------------------------------
     def histograms(self) -> dict[str, dict[str, Any]]:
-        return stats.confidence_histograms(self.project)
+        return samples.confidence_histograms(self.project)
 
     def calibration(self) -> list[dict[str, Any]]:
-        return [r for r in stats.calibration(self.project) if r["teacher"] == stats.ALL_TEACHERS]
+        return [
+            r for r in samples.calibration(self.project) if r["teacher"] == samples.ALL_TEACHERS
+        ]
 
 
 def bulk_override(

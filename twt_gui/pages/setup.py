@@ -169,7 +169,7 @@ class SetupPage(Page):
             self.panel.show_empty(True, "No project open", "Open a project on the Projects page.")
             return
         self.panel.show_empty(False)
-        from twt_backend.settings import load_config
+        from twt_backend.ops.settings import load_config
 
         forms = (self.selection_form, self.training_form, self.lora_form, self.launch_form)
         for form in (*forms, self.generation_form):
@@ -298,7 +298,7 @@ class SetupPage(Page):
     def save_configs(self, forms: list[DataclassForm]) -> bool:
         if self.controller is None:
             return False
-        from twt_backend.settings import save_config
+        from twt_backend.ops.settings import save_config
 
         values = [form.value() for form in forms]
         if any(v is None for v in values):

@@ -8,8 +8,8 @@ from typing import Any
 
 from twt_backend.config import TeacherConfig
 from twt_backend.ops import teachers as ops
+from twt_backend.ops.projects import Project
 from twt_backend.ops.teachers import KEY_RULE, KEYRING_SERVICE, key_rule
-from twt_backend.store import Project
 
 __all__ = ["KEYRING_SERVICE", "KEY_RULE", "SetupController", "key_rule"]
 

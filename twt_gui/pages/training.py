@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 )
 from qasync import asyncSlot
 
-from twt_backend import jobs
 from twt_backend.config import LaunchConfig
 from twt_backend.errors import TwtError
+from twt_backend.ops import jobs
 from twt_gui.live_plot import RedrawCadence, follow_x, follow_y
 from twt_gui.pages.base import Page
 from twt_gui.pages.jobs_ctl import cancel_job

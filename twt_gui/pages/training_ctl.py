@@ -13,8 +13,8 @@ from typing import Any
 
 from twt_backend.config import LaunchConfig, LoraConfig, TrainingConfig
 from twt_backend.ops import jobs as ops_jobs
+from twt_backend.ops.projects import Project
 from twt_backend.progress import JobProgress, job_progress
-from twt_backend.store import Project
 from twt_gui.pages.jobs_ctl import job_rows, tail
 
 KINDS = ("train", "eval")
@@ -133,7 +133,7 @@ class TrainingController:
         self.project = project
 
     def settings(self) -> tuple[TrainingConfig, LoraConfig, LaunchConfig]:
-        from twt_backend.settings import load_config
+        from twt_backend.ops.settings import load_config
 
         return (
             load_config(self.project, TrainingConfig),
