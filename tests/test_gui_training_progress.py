@@ -185,7 +185,9 @@ def test_a_real_tiny_training_run_shows_its_phase_step_and_eta(window, qtbot, ti
     assert "<b>finished</b>" in seen[-1], seen[-1]
     running = [t for t in seen if "<b>running</b>" in t]
     phases = {m.group(1) for t in running if (m := re.search(r"— (\w+) ·", t))}
-    assert "loading" in phases and "training" in phases, running
+    # the trainer's own phases follow the loading (which of them the page catches depends on
+    # how fast the tiny run goes between two of its ticks: all 30 steps may fall between two)
+    assert "loading" in phases and phases & {"training", "evaluating", "saving"}, running
     steps = [int(m.group(1)) for t in running if (m := re.search(r"step (\d+) of 30 ·", t))]
     assert steps and all(0 <= k <= 30 for k in steps) and steps == sorted(steps)
     assert any(re.search(r"elapsed · ETA \d+:\d\d", t) for t in running), running

@@ -131,7 +131,9 @@ def seeded(project):
 def test_train_job_reports_padding_and_real_tokens_per_s(seeded, tiny_model_dir, setting, packed):
     """sdpa on CPU: packed when asked for, length-grouped under auto and no."""
     project = seeded
-    job = run_train(project, train_config(1, tiny_model_dir, padding_free=setting))
+    # max_length above the longest example: truncation to one length would leave no padding
+    config = train_config(1, tiny_model_dir, padding_free=setting, max_length=1024)
+    job = run_train(project, config)
     assert job["status"] == "finished", worker_log(job, project, 1)
     rank = json.loads((stage_dir(project.root, 1) / "ranks" / "rank0.json").read_text())
     assert rank["padding_free"] is packed and rank["attention"] == "sdpa"
