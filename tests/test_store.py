@@ -105,3 +105,27 @@ def test_create_refuses_existing_project_and_unknown_task(tmp_path, project):
 def test_open_refuses_a_folder_without_a_project(tmp_path):
     with pytest.raises(UsageError, match="not a TwT project"):
         Project.open(tmp_path)
+
+
+def test_migration_scripts_split_where_sqlite_says_a_statement_ends(tmp_path):
+    """A trigger's body, a literal and a comment holding ';' stay in one statement (a split
+    on every ';' broke all three), and the script applies in one connection."""
+    import sqlite3
+
+    from twt_backend.store.schema import _apply_script, statements
+
+    script = """
+    CREATE TABLE t (x TEXT); -- a comment; with a semicolon
+    CREATE TABLE log (what TEXT);
+    CREATE TRIGGER t_log AFTER INSERT ON t BEGIN
+        INSERT INTO log(what) VALUES ('added; ' || new.x);
+    END;
+    INSERT INTO t(x) VALUES ('a;b -- not a comment');
+    """
+    assert len(statements(script)) == 4
+    conn = sqlite3.connect(tmp_path / "s.sqlite")
+    _apply_script(script)(conn)
+    assert conn.execute("SELECT x FROM t").fetchall() == [("a;b -- not a comment",)]
+    assert conn.execute("SELECT what FROM log").fetchall() == [("added; a;b -- not a comment",)]
+    with pytest.raises(ValueError, match="incomplete"):
+        statements("CREATE TABLE u (x TEXT)")

@@ -210,13 +210,29 @@ CREATE INDEX idx_jobs_status ON jobs(status);
 """
 
 
+def statements(sql: str) -> list[str]:
+    """The statements of an SQL script, split where SQLite itself says one is complete
+    (`sqlite3.complete_statement`): a `;` inside a string literal, a comment or a trigger's
+    BEGIN ... END body does not end a statement. (`executescript` would commit the
+    migration's transaction first.)"""
+    found, pending = [], ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if re.sub(r"--[^\n]*", "", pending).strip(" \n;"):
+                found.append(pending)
+            pending = ""
+    if re.sub(r"--[^\n]*", "", pending).strip():
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending!r}")
+    return found
+
+
 def _apply_script(sql: str) -> Callable[[sqlite3.Connection], None]:
-    without_comments = re.sub(r"--[^\n]*", "", sql)
+    parts = statements(sql)
 
     def apply(conn: sqlite3.Connection) -> None:
-        for statement in without_comments.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        for statement in parts:
+            conn.execute(statement)
 
     return apply
 
