@@ -71,6 +71,29 @@ def settings(tmp_path):
 
 
 @pytest.fixture
+def window(qtbot, settings, tmp_path):
+    """The app's main window, shown, its session closed at teardown."""
+    from twt_gui.main_window import MainWindow
+
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.session.close()
+
+
+def add_eval_rows(store: Project, method: str, correct: list[int], tokens: int) -> None:
+    """Evaluation results of `method` on queries 1..n: correct (0/1) and output tokens."""
+    with store.transaction() as conn:
+        for qid, ok in enumerate(correct, start=1):
+            conn.execute(
+                "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct,"
+                " created_at) VALUES (?, ?, 'out', '1', ?, ?, ?)",
+                (method, qid, tokens, ok, utcnow()),
+            )
+
+
+@pytest.fixture
 def async_loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
     """A qasync loop that runs while pytest-qt processes Qt events (qtbot.waitUntil)."""
     import qasync

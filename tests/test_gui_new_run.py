@@ -8,23 +8,12 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.gui_helpers import add_labels, add_queries, async_loop, settings  # noqa: F401
+from tests.gui_helpers import add_labels, add_queries, async_loop, settings, window  # noqa: F401
 from twt_backend.ops import jobs as ops_jobs
 from twt_backend.ops.runs import runs_summary
 from twt_backend.store import Project
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot, settings, tmp_path):  # noqa: F811
-    from twt_gui.main_window import MainWindow
-
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.session.close()
 
 
 def _refused(dialog) -> bool:
@@ -41,7 +30,7 @@ def _project(tmp_path):
 
 
 def test_new_run_dialog_starts_a_named_run_with_the_chosen_settings(
-    window,
+    window,  # noqa: F811
     qtbot,
     tmp_path,
     async_loop,  # noqa: F811
@@ -83,7 +72,7 @@ def test_new_run_dialog_starts_a_named_run_with_the_chosen_settings(
 
 
 def test_new_run_dialog_shows_a_refusal_and_starts_nothing(
-    window,
+    window,  # noqa: F811
     qtbot,
     tmp_path,
     async_loop,  # noqa: F811
