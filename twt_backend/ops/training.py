@@ -1,5 +1,6 @@
-"""Train a HaRD stage or a baseline: one operation for the CLI (`twt train`), the app's
-Training page and the pipeline's train steps.
+"""Train a HaRD stage or a baseline: one operation for the CLI (`twt train`) and the app's
+Training page; the pipeline's train steps build the same config (`training.job_config`)
+and follow the same start-or-resume rule (`job_start`).
 
 The target format of stage N comes from the project's number of stages (meta `n_stages`,
 set by `twt train --four-stage`, `twt run --stages 4` or the app), so stage 3 of a
@@ -14,7 +15,7 @@ from typing import Any
 
 from twt_backend.ops.jobs import Started, start_or_resume
 from twt_backend.store import Project
-from twt_backend.training.job_config import (  # noqa: E402 - re-exported for the front ends
+from twt_backend.training.job_config import (  # train_config: also the front ends'
     Target,
     train_config,
 )
