@@ -4,6 +4,7 @@ connection through the shared back-end function, offscreen."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from PySide6.QtCore import Qt
@@ -152,6 +153,7 @@ def test_no_gpu_and_missing_model_on_the_training_page(window, tmp_path, monkeyp
 
 # ---- Test connection through the shared function ------------------------------------------------------
 def test_test_connection_on_the_demo_replay_teacher(window, qtbot, async_loop, tmp_path):  # noqa: F811
+    from twt_backend import demo
     from twt_backend.demo import ensure_demo_project
 
     root = ensure_demo_project(tmp_path / "demo", "math")
@@ -165,7 +167,9 @@ def test_test_connection_on_the_demo_replay_teacher(window, qtbot, async_loop, t
     )
     text = setup.test_result.toPlainText()
     assert text.startswith("OK"), text
-    assert "answer: 18" in text and "confidence: 0.98" in text
+    first = json.loads((root / demo.persona_path("gpt-4")).read_text().splitlines()[0])
+    answer, confidence = re.search(r"Answer: (\d+)\nscore: ([\d.]+)", first["output"]).groups()
+    assert f"answer: {answer}" in text and f"confidence: {confidence}" in text
 
 
 def test_test_connection_names_the_missing_variable(window, qtbot, async_loop, tmp_path):  # noqa: F811

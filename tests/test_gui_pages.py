@@ -391,7 +391,7 @@ def test_compare_marks_stale_rows_the_majority_class_and_answer_shares(
                 )
     compare = window.show_page("Compare")
     cells = {row[0]: row for row in compare.summary_cells()}
-    majority = cells["Majority class (always the most frequent gold label)"]
+    majority = cells["Majority class (always the most frequent gold answer)"]
     assert majority[2:5] == ["4", "2", "50.0%"] and majority[-1] == "A 100%"
     assert cells["Vanilla student ★"][-1] == "C 100%"  # a constant answer shows as such
     stale = cells["Full-reasoning SFT (stage 1) ⚠ stale"]

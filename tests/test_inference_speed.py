@@ -3,6 +3,8 @@ the free cores (the demo's evaluation was most of its time)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -64,8 +66,40 @@ def test_adapter_is_merged_and_answers_as_the_unmerged_model(tiny_model_dir, tmp
 
 
 @pytest.mark.parametrize(
-    ("cores", "load", "threads"),
-    [(2, 0.3, 2), (2, 1.2, 1), (2, 9.0, 1), (16, 4.0, 13), (16, 0.0, 16), (1, 0.0, 1)],
+    ("cores", "busy", "threads"),
+    [(2, 0.3, 2), (2, 1.2, 1), (2, 9.0, 1), (16, 4.0, 12), (16, 0.0, 16), (1, 0.0, 1)],
 )
-def test_threads_fit_the_free_cores(cores, load, threads):
-    assert cpu_threads(cores, load) == threads
+def test_threads_fit_the_free_cores(cores, busy, threads):
+    assert cpu_threads(cores, busy) == threads
+
+
+def test_busy_elsewhere_sees_another_process_and_not_its_own_work():
+    """A busy loop in another process counts about one core; this process's own work does
+    not count (a training process picks its threads while it is busy itself)."""
+    import subprocess
+    import sys
+    import threading
+
+    from twt_backend.evaluation.inference import busy_elsewhere
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    own = threading.Thread(target=spin)
+    own.start()
+    try:
+        alone = busy_elsewhere(0.5)
+    finally:
+        stop.set()
+        own.join()
+    loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        beside = busy_elsewhere(0.5)
+    finally:
+        loop.kill()
+        loop.wait()
+    assert beside > 0.6 and beside - alone > 0.5, (alone, beside)

@@ -189,9 +189,15 @@ def test_mcnemar_exact_against_a_hand_computed_case(project):
     assert rows["stage3"]["p_vs_best_baseline"] == pytest.approx(expected)
 
 
-def test_constant_answer_student_and_the_majority_row(tmp_path):
-    project = make_project(tmp_path / "choice", "choice")
-    references = ["A", "A", "A", "B", "C"]
+MATH_REPEATING = ["7"] * 3 + [str(n) for n in range(10, 27)]  # "7": 3 of 20 queries
+
+
+@pytest.mark.parametrize(
+    ("task", "references", "wrong", "constant"),
+    [("choice", ["A", "A", "A", "B", "C"], "B", "C"), ("math", MATH_REPEATING, "10", "11")],
+)
+def test_constant_answer_student_and_the_majority_row(tmp_path, task, references, wrong, constant):
+    project = make_project(tmp_path / task, task)
     with project.transaction() as conn:
         for i, ref in enumerate(references, start=1):
             conn.execute(
@@ -199,20 +205,47 @@ def test_constant_answer_student_and_the_majority_row(tmp_path):
                 "created_at) VALUES (?, ?, 'test', ?, ?, ?, ?)",
                 (i, f"q{i}", json.dumps({"question": f"q{i}?"}), ref, f"h{i}", utcnow()),
             )
-            for method, answer in (("stage0", "B"), ("stage3", "C")):
+            for method, answer in (("stage0", wrong), ("stage3", constant)):
                 conn.execute(
                     "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct, "
                     "created_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
                     (method, i, f"Answer: {answer}", answer, int(ref == answer), utcnow()),
                 )
     rows = {r["method"]: r for r in comparison(project)}
-    assert rows["stage3"]["answer_distribution"] == {"C": 5}
-    assert rows["stage3"]["accuracy"] == pytest.approx(1 / 5)
+    n = len(references)
+    assert rows["stage3"]["answer_distribution"] == {constant: n}
+    assert rows["stage3"]["accuracy"] == pytest.approx(1 / n)
     majority = rows["majority"]
-    assert majority["answer_distribution"] == {"A": 5}
-    assert (majority["kind"], majority["correct"], majority["n"]) == ("baseline", 3, 5)
+    assert majority["answer_distribution"] == {references[0]: n}
+    assert (majority["kind"], majority["correct"], majority["n"]) == ("baseline", 3, n)
     assert majority["best_baseline"] is False and rows["stage0"]["best_baseline"] is True
     assert list(rows)[0] == "majority"
+    project.close()
+
+
+@pytest.mark.parametrize(
+    ("references", "row"),
+    [
+        ([str(n) for n in range(20)], False),  # GSM8K-like: no answer repeats
+        (["7"] * 2 + [str(n) for n in range(10, 28)], True),  # 2 of 20: 10%
+        (["7"] * 3 + ["8", "9"], False),  # repeats, but too few queries to tell
+    ],
+)
+def test_a_math_task_gets_a_majority_row_only_where_answers_repeat(tmp_path, references, row):
+    project = make_project(tmp_path / "math", "math")
+    with project.transaction() as conn:
+        for i, ref in enumerate(references, start=1):
+            conn.execute(
+                "INSERT INTO queries(id, source_id, split, payload, reference, content_hash, "
+                "created_at) VALUES (?, ?, 'test', ?, ?, ?, ?)",
+                (i, f"q{i}", json.dumps({"question": f"q{i}?"}), ref, f"h{i}", utcnow()),
+            )
+            conn.execute(
+                "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct, "
+                "created_at) VALUES ('stage0', ?, 'Answer: 1', '1', 1, 0, ?)",
+                (i, utcnow()),
+            )
+    assert ("majority" in {r["method"] for r in comparison(project)}) is row
     project.close()
 
 

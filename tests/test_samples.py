@@ -137,7 +137,7 @@ def test_sample_files_are_what_the_generator_writes():
         assert load(f"replay_{task}.jsonl") == make_samples.replay_records(task, records, outputs)
 
 
-# ---- the demo's data set: word categories ------------------------------------------------------
+# ---- the choice tour's data set: word categories-------------------------------------------------
 def test_demo_data_is_what_its_generator_writes():
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
     try:
@@ -196,19 +196,76 @@ def test_demo_replay_outputs_parse_to_the_answer_and_vary():
         assert query.payload["concept"] in text
 
 
+# ---- the demo's data set: two-step arithmetic -------------------------------------------------
+def _arithmetic_script():
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        import make_arithmetic_data
+    finally:
+        sys.path.remove(str(REPO_ROOT / "scripts"))
+    return make_arithmetic_data
+
+
+def test_arithmetic_data_is_what_its_generator_writes():
+    script = _arithmetic_script()
+    for name, rows in script.files().items():
+        assert load(name) == rows, name
+    assert script.files() == script.files()  # deterministic
+
+
+def test_arithmetic_queries_import_with_their_answer():
+    parsed = parse_file(SAMPLES / "arithmetic.jsonl", "math")
+    assert parsed.format == "gsm8k"
+    splits = [q.split for q in parsed.queries]
+    assert {s: splits.count(s) for s in set(splits)} == {"train": 240, "validation": 16, "test": 64}
+    assert len({q.content_hash for q in parsed.queries}) == len(parsed.queries)
+    for query in parsed.queries:  # the answer is what the question's two steps give
+        a, b, c = (int(n) for n in re.findall(r"\b\d+\b", query.payload["question"])[:3])
+        assert query.reference == str(a + b - c) and a + b - c >= 1
+    test_refs = [q.reference for q in parsed.queries if q.split == "test"]
+    assert max(test_refs.count(r) for r in set(test_refs)) / len(test_refs) < 0.25  # no giveaway
+
+
+def test_arithmetic_replay_outputs_parse_and_only_doubtful_ones_slip():
+    task_type = get_task("math")
+    by_id = {q.source_id: q for q in parse_file(SAMPLES / "arithmetic.jsonl", "math").queries}
+    confidences, lengths, slips = [], {}, 0
+    for row in load("replay_arithmetic.jsonl"):
+        query = by_id[row["id"]]
+        assert query.split == "train"
+        result = task_type.parse_teacher_output(row["output"], query.payload)
+        assert result.status == "ok", row
+        if result.answer != query.reference:  # a slip: only where the teacher doubts
+            slips += 1
+            assert result.confidence < 0.95, row
+        confidences.append(result.confidence)
+        lengths.setdefault(row["teacher"], []).append(len(result.rationale))
+    assert len(confidences) == 3 * 240 and 0 < slips < 0.1 * len(confidences)
+    below = sum(c < 0.95 for c in confidences) / len(confidences)
+    assert 0.15 < below < 0.35  # some fall below the paper's threshold, most pass
+    mean = {t: sum(v) / len(v) for t, v in lengths.items()}
+    assert mean["gpt-4o-mini"] < mean["gpt-4"] < mean["mistral-large"]
+    compressed = {r["id"]: r["output"] for r in load("compressed_arithmetic.jsonl")}
+    assert set(compressed) == {q for q, v in by_id.items() if v.split == "train"}
+    for source_id, text in compressed.items():
+        assert text.startswith("<reasoning>") and text.endswith(
+            f"= {by_id[source_id].reference}.</reasoning>"
+        )
+
+
 # ---- demo project ----------------------------------------------------------------------------
 def test_demo_root_follows_twt_data_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TWT_DATA_HOME", str(tmp_path / "home"))
-    assert demo.demo_root() == tmp_path / "home" / "demo-categories"
+    assert demo.demo_root() == tmp_path / "home" / "demo-arithmetic"
     monkeypatch.delenv("TWT_DATA_HOME")
-    assert demo.demo_root().name == "demo-categories" and "twt-studio" in str(demo.demo_root())
+    assert demo.demo_root().name == "demo-arithmetic" and "twt-studio" in str(demo.demo_root())
 
 
 @pytest.mark.parametrize(
     ("task", "folder", "splits"),
     [
+        ("math", "demo-arithmetic", {"train": 240, "validation": 16, "test": 64}),
         ("choice", "demo-categories", {"train": 240, "validation": 16, "test": 64}),
-        ("math", "demo", {"train": 24, "test": 6}),
         ("code", "demo-code", {"train": 24, "test": 6}),
     ],
 )

@@ -70,9 +70,9 @@ STEPS = (
          "Stage 1 learns the full reasoning. Live loss, learning rate and tokens/s; runs go "
          "on when the app closes. Evaluate stage 0 (the untrained student) here too."),
     Step("Refinement", "6. Refinement",
-         "The rationales are compressed towards the stage-1 student's own answers (the demo "
-         "truncates them to 32 tokens, as no live teacher is configured). Review them side "
-         "by side; accept, edit or redo."),
+         "The rationales are compressed, by a teacher that sees the stage-1 student's own "
+         "answers or by a compressor (the demo replays one: no key needed). Review them "
+         "side by side; accept, edit or redo."),
     Step("Training", "7. Training, stages 2 and 3",
          "Stage 2 learns the compressed reasoning, stage 3 the answer alone. Evaluate each "
          "stage on the test queries."),

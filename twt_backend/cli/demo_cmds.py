@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "demo",
         help="Create the demo project (the app's): bundled data, replay teachers, CPU settings.",
-        description="Creates (or completes) the demo project: a multiple-choice task made by "
-        "code (word categories: train, validation and test splits), three replay teachers "
+        description="Creates (or completes) the demo project: a math task made by code "
+        "(two-step arithmetic word problems: train, validation and test splits), three replay "
+        "teachers "
         "and a replay compressor (no API key), SmolLM2-135M as the student, settings sized "
         "for a laptop CPU. Then `twt run DIR` runs the whole pipeline and `twt report DIR` "
         "compares the stages. Running it again only restores what is missing.",
@@ -29,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--task",
         choices=TASKS,
         default=DEMO_TASK,
-        help=f"{DEMO_TASK}: the demo; the others: small tours of that task type (30 queries, "
-        "too few to show an effect).",
+        help=f"{DEMO_TASK}: the demo; the others: tours of that task type that run the same "
+        "pipeline but show no effect (choice: word categories, code: 30 queries).",
     )
     parser.add_argument("--json", action="store_true", help="Print the project as JSON.")
     parser.set_defaults(func=_demo)

@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "common queries; null for stage 1 or without it); and p_vs_best_baseline, "
         "answer_distribution (predicted answer -> count), n_stale (outputs of an older "
         "provenance left out), stale_reason, display, n_total, best_baseline, "
-        "delta_accuracy_pts, delta_tokens_pct. A choice task has a 'majority' row: always "
-        "the most frequent gold label of the compared queries.",
+        "delta_accuracy_pts, delta_tokens_pct. A choice task, and a math task whose gold "
+        "answers repeat (one answer for 10% or more of 20 or more queries), have a "
+        "'majority' row: always the most frequent gold answer of the compared queries.",
     )
     report.add_argument("dir", nargs="+", help="Project folder(s).")
     report.add_argument(

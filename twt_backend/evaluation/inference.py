@@ -8,13 +8,17 @@ way it learnt.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from twt_backend.config import GenerationConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,19 +66,36 @@ def load_student(
     return model, tokenizer
 
 
-def cpu_threads(cores: int | None = None, load: float | None = None) -> int:
-    """Threads for CPU inference: the cores the rest of the machine leaves free (at least 1).
+def cpu_threads(cores: int | None = None, busy: float | None = None) -> int:
+    """Threads for CPU work: the cores the rest of the machine leaves free (at least 1).
 
     On a loaded machine, OpenMP threads that wait for each other at every small kernel's
     barrier while other processes hold the cores are far slower than one thread (measured:
     8 answers of 20 tokens, SmolLM2-135M, 2 cores at load 7-10: 146 s with 2 threads, 15 s
-    with 1). `OMP_NUM_THREADS`, when set, decides instead.
+    with 1); on a free machine one thread leaves half the speed unused. `busy` is the
+    cores other processes use now (default: :func:`busy_elsewhere`, measured, not the load
+    average: that one lags a minute behind, so the previous step of a pipeline still counts
+    in it and halved training on an idle 2-core machine). `OMP_NUM_THREADS`, when set,
+    decides instead (see :func:`use_free_cores`).
     """
     cores = cores or os.cpu_count() or 1
-    if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    # this process counts in the load average when it is busy: one core of it is ours
-    return max(1, min(cores, int(cores - load) + 1))
+    if busy is None:
+        busy = busy_elsewhere()
+    return max(1, min(cores, round(cores - busy)))
+
+
+def busy_elsewhere(interval_s: float = 0.3) -> float:
+    """Cores in use by other processes over the next `interval_s`: the whole machine's CPU
+    use less this process's own."""
+    import psutil
+
+    me = psutil.Process()
+    me.cpu_percent(None)
+    psutil.cpu_percent(None)
+    time.sleep(interval_s)
+    own = me.cpu_percent(None) / 100.0
+    total = psutil.cpu_percent(None) / 100.0 * (psutil.cpu_count() or 1)
+    return max(0.0, total - own)
 
 
 def use_free_cores() -> None:
@@ -82,7 +103,10 @@ def use_free_cores() -> None:
     import torch
 
     if not os.environ.get("OMP_NUM_THREADS"):
-        torch.set_num_threads(cpu_threads())
+        threads = cpu_threads()
+        if threads != torch.get_num_threads():
+            log.info("CPU threads: %d (the cores other processes leave free)", threads)
+        torch.set_num_threads(threads)
 
 
 def _count_tokens(ids: Sequence[int], stop_ids: set[int]) -> int:

@@ -9,8 +9,9 @@ without a separate `sft` result, stage 1 (which is exactly full-reasoning SFT) s
 for it. Each row gives its accuracy with a 95% Wilson score interval (`ci_low`,
 `ci_high`), output tokens (mean, median, p90), the distribution of its predicted answers,
 McNemar exact p-values against stage 1 and against the best baseline on the common
-queries, and the prompt mode and adapter hash its outputs were made with. A choice task
-gets a majority-class row (always the most frequent gold label), never a best baseline.
+queries, and the prompt mode and adapter hash its outputs were made with. A choice task,
+and a math task whose gold answers repeat, get a majority-class row (always the most
+frequent gold answer), never a best baseline.
 
 Outputs of another provenance than a method's current one (evaluation/freshness.py: made
 by an older adapter, under an older prompt mode or generation setting) are never mixed in:
@@ -43,9 +44,12 @@ from twt_backend.settings import load_config
 from twt_backend.store import Project, utcnow
 
 MAJORITY = "majority"
+MAJORITY_TASKS = ("choice", "math")  # code has tests, no answer to repeat
+MAJORITY_MIN_QUERIES = 20
+MAJORITY_MIN_SHARE = 0.10
 BASELINES = (MAJORITY, "stage0", "direct", "kd", "dss", "sft")
 BASELINE_NAMES = {
-    MAJORITY: "Majority class (always the most frequent gold label)",
+    MAJORITY: "Majority class (always the most frequent gold answer)",
     "stage0": "Vanilla student",
     "direct": "Direct answer (untrained)",
     "kd": "Standard KD",
@@ -170,16 +174,32 @@ def comparison(project: Project, methods: Sequence[str] | None = None) -> list[d
     the queries every current method answered, the prompt mode and adapter, McNemar exact
     p-values against stage 1 and the best baseline, and the change against the best
     baseline. A stale method's row stands on its own queries, flagged and compared with
-    nothing. A choice task gets a majority-class row."""
+    nothing. A majority-class row (always the most frequent gold answer: what a student
+    that says one thing scores) comes with every choice task, and with a math task whose
+    answers repeat (see :func:`_majority_informative`)."""
     outputs = load_outputs(project, methods)
     shared = shared_queries(outputs)
-    if project.task == "choice" and shared and MAJORITY not in outputs:
-        outputs[MAJORITY] = _majority(project, shared)
+    if project.task in MAJORITY_TASKS and shared and MAJORITY not in outputs:
+        majority = _majority(project, shared)
+        if _majority_informative(project.task, majority):
+            outputs[MAJORITY] = majority
     n_stages = _n_stages(project, outputs)
     rows = [_row(m, outputs[m], shared, outputs, n_stages) for m in _ordered(outputs)]
     _add_deltas(rows)
     _add_p_values(rows, outputs, shared)
     return rows
+
+
+def _majority_informative(task: str, majority: Outputs) -> bool:
+    """Always for a choice task; for a math task when one answer is the gold answer of at
+    least `MAJORITY_MIN_SHARE` of at least `MAJORITY_MIN_QUERIES` queries (small-number
+    answers, as in the demo), so a student that repeats one number does not look like it
+    learnt something; GSM8K's answers hardly repeat, and a row near 0% says nothing."""
+    if task == "choice":
+        return True
+    n = len(majority.results)
+    correct = sum(c for _, c in majority.results.values())
+    return n >= MAJORITY_MIN_QUERIES and correct >= MAJORITY_MIN_SHARE * n
 
 
 def _majority(project: Project, shared: set[int]) -> Outputs:
