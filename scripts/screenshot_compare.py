@@ -2,7 +2,8 @@
 
     xvfb-run -a .venv/bin/python scripts/screenshot_compare.py OUT.png --project DIR
 
-(docs/images/08-demo-compare.png was taken this way from a real demo run.)
+(docs/images/08-demo-compare.png was taken this way from a real demo run, with
+`xvfb-run -a -s "-screen 0 1920x1200x24"` and `--size 1600x1080`.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
     parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--size", default="1400x900", help="window size, WIDTHxHEIGHT")
     args = parser.parse_args()
 
     from PySide6.QtCore import QSettings
@@ -36,7 +38,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="twt-shot-") as tmp:
         settings = QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings)
-        window.resize(1400, 900)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        window.resize(width, height)
         window.show()
         window.page("Projects").controller.open(args.project.resolve())
         page = window.show_page("Compare")

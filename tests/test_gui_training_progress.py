@@ -98,6 +98,8 @@ def test_header_from_the_progress_snapshot_and_the_metrics_rows(window):
         text,
     ), text
     assert "Last validation (step 10): accuracy 0.38, 61 output tokens" in text
+    named = header_html({**row, "name": "train stage 1"}, series, now=now)  # the pipeline's
+    assert f"Run #{job_id} train stage 1: <b>running</b>" in named
 
 
 # ---- the page ----------------------------------------------------------------------------------

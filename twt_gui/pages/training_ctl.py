@@ -79,9 +79,9 @@ def header_html(row: dict[str, Any], series: MetricSeries | None, now: float | N
     """The followed run's header: status, then phase, step k of N, elapsed and ETA (from its
     progress snapshot), and the last live validation point (from its metrics rows)."""
     readable = job_progress(row, now)
-    text = (
-        f"Run #{row['id']} {row['kind']} {html.escape(row['name'] or '')}: <b>{row['status']}</b>"
-    )
+    name = row["name"] or ""
+    what = name if name.startswith(row["kind"]) else f"{row['kind']} {name}".strip()
+    text = f"Run #{row['id']} {html.escape(what)}: <b>{row['status']}</b>"
     detail = readable.after_status()
     if detail:
         text += " — " + html.escape(detail)
