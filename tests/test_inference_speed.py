@@ -91,14 +91,14 @@ def test_busy_elsewhere_sees_another_process_and_not_its_own_work():
     own = threading.Thread(target=spin)
     own.start()
     try:
-        alone = busy_elsewhere(0.5)
+        alone = busy_elsewhere(0.5, max_age_s=0)
     finally:
         stop.set()
         own.join()
     loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
-        beside = busy_elsewhere(0.5)
+        beside = busy_elsewhere(0.5, max_age_s=0)
     finally:
         loop.kill()
         loop.wait()

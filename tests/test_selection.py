@@ -211,6 +211,34 @@ def test_quality_and_none_strategies(project):
     assert not rows[unparsed]["selected"]
 
 
+def test_random_strategy_keeps_a_seeded_pair_blind_to_confidence(project):
+    """The paper's random-sampling ablation: two parsed outputs a query, drawn without a
+    look at confidence or similarity, the same draw on a rerun; unparsed ones never."""
+    t = teachers(project, 4)
+    picked_low = 0
+    for i in range(20):
+        q = add_query(project, f"q{i}", "15")
+        low = add_generation(project, q, t[0], f"{APPLES} low {i}", "15", 0.1)
+        for tid in t[1:]:
+            add_generation(project, q, tid, f"{APPLES} {tid} {i}", "15", 0.99)
+        add_generation(project, q, t[1], "", "", None, parse_status="empty")
+        run_selection(project, SelectionConfig(strategy="random"))
+        rows = decisions(project)
+        mine = {g: r for g, r in rows.items() if r["query_id"] == q}
+        kept = {g for g, r in mine.items() if r["selected"]}
+        assert len(kept) == 2 and all(mine[g]["reason"] == "random_pick" for g in kept)
+        assert {r["reason"] for g, r in mine.items() if g not in kept} == {
+            "not_picked",
+            "parse_failed:empty",
+        }
+        picked_low += low in kept
+    assert 0 < picked_low < 20  # confidence plays no part: the 0.1 output is drawn sometimes
+    before = {g: r["selected"] for g, r in decisions(project).items()}
+    run_selection(project, SelectionConfig(strategy="random"))
+    assert {g: r["selected"] for g, r in decisions(project).items()} == before  # seeded
+    assert project.scalar("SELECT COUNT(*) FROM similarities") == 0
+
+
 def test_hard_strategy_keeps_the_majority_answer(project):
     t = teachers(project, 3)
     q = add_query(project, "q", None)

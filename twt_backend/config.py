@@ -92,7 +92,10 @@ class TeacherConfig:
 @dataclass
 class SelectionConfig:
     strategy: str = _f(
-        "dcrs", "Selection strategy.", choices=("dcrs", "quality", "hard", "logprob", "none")
+        "dcrs",
+        "Selection strategy (random: the paper's random-sampling ablation, as many outputs "
+        "as DCRS keeps, picked at random).",
+        choices=("dcrs", "quality", "hard", "logprob", "random", "none"),
     )
     threshold: float = _f(
         0.95, "Quality threshold s on the teacher's confidence.", min=0.0, max=1.0

@@ -40,7 +40,8 @@ RUN_SELECTION_FLAGS = Flags(  # only with --name: a named run's own selection
     only=("strategy", "threshold"),
     helps={
         "strategy": "With --name: selection strategy of the run (dcrs with --threshold 0 is "
-        "diversity only; quality is the confidence threshold only).",
+        "diversity only; quality is the confidence threshold only; random draws two outputs a "
+        "query blind).",
         "threshold": "With --name: the run's quality threshold s.",
     },
 )

@@ -84,9 +84,22 @@ def cpu_threads(cores: int | None = None, busy: float | None = None) -> int:
     return max(1, min(cores, round(cores - busy)))
 
 
-def busy_elsewhere(interval_s: float = 0.3) -> float:
+_BUSY_FOR_S = 30.0  # a measurement is reused this long (live evaluation asks every few steps)
+_busy: tuple[float, float] | None = None  # (monotonic time, cores busy elsewhere)
+
+
+def busy_elsewhere(interval_s: float = 0.3, max_age_s: float = _BUSY_FOR_S) -> float:
     """Cores in use by other processes over the next `interval_s`: the whole machine's CPU
-    use less this process's own."""
+    use less this process's own; a measurement younger than `max_age_s` is reused."""
+    global _busy
+    now = time.monotonic()
+    if _busy is not None and now - _busy[0] < max_age_s:
+        return _busy[1]
+    _busy = (now, _measure_busy(interval_s))
+    return _busy[1]
+
+
+def _measure_busy(interval_s: float) -> float:
     import psutil
 
     me = psutil.Process()

@@ -3,12 +3,14 @@
 Reason codes (stored in `selections.reason`):
 
 kept      `quality` (quality strategy), `parsed` (none strategy), `diverse_pair` (one of the
-          least similar pair), `few_teachers` (passed, fewer than `min_teachers` teachers)
+          least similar pair), `few_teachers` (passed, fewer than `min_teachers` teachers),
+          `random_pick` (random strategy: one of the outputs picked at random)
 rejected  `parse_failed:<status>` (no answer could be parsed), `no_confidence`,
           `low_confidence`, `no_logprob`, `low_logprob`, `disagrees` (answer differs from the
           teachers' majority), `no_majority` (no answer has a strict plurality of teachers),
           `not_diverse` (outside the least similar pair), `teacher_duplicate` (another
-          output of the same teacher represents it in the diversity step)
+          output of the same teacher represents it in the diversity step), `not_picked`
+          (random strategy: left out by the draw)
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def first_stage(
     if not is_parsed(c):
         return Decision(False, f"parse_failed:{c.parse_status or 'unknown'}", c.confidence)
     strategy = cfg.strategy
-    if strategy == "none":
+    if strategy in ("none", "random"):
         return Decision(True, "parsed", c.confidence)
     if strategy == "logprob":
         if c.logprob_mean is None:
@@ -104,6 +106,21 @@ def first_stage(
     if agreeing is not None and c.id not in agreeing:
         return Decision(False, "no_majority" if no_majority else "disagrees", verdict.score)
     return verdict
+
+
+PICKS = 2  # the random strategy keeps as many outputs a query as DCRS's pair
+
+
+def random_picks(query_id: int, parsed: Sequence[Candidate]) -> set[int]:
+    """Ids of `PICKS` outputs drawn at random among a query's parsed ones (all of them when
+    there are fewer), with no look at confidence or similarity: the paper's random-sampling
+    ablation. The draw is seeded by the query id, so a rerun keeps the same outputs."""
+    import random
+
+    ids = sorted(c.id for c in parsed)
+    if len(ids) <= PICKS:
+        return set(ids)
+    return set(random.Random(f"twt-random-{query_id}").sample(ids, PICKS))
 
 
 def representatives(passed: Sequence[Candidate]) -> list[Candidate]:

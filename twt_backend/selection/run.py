@@ -33,6 +33,7 @@ from twt_backend.selection.decide import (
     first_stage,
     least_similar_pair,
     majority,
+    random_picks,
     representatives,
 )
 from twt_backend.selection.embedder import Embedder, EmbeddingCache, text_hash
@@ -94,6 +95,18 @@ def _first_stage_all(
     return decisions
 
 
+def _random_picks(by_query: dict[int, list[Candidate]], decisions: dict[int, Decision]) -> None:
+    """The random strategy: per query, `PICKS` parsed outputs drawn at random are kept."""
+    for qid, cands in by_query.items():
+        parsed = [c for c in cands if decisions[c.id].selected]
+        picked = random_picks(qid, parsed)
+        for c in parsed:
+            score = decisions[c.id].score
+            decisions[c.id] = Decision(
+                c.id in picked, "random_pick" if c.id in picked else "not_picked", score
+            )
+
+
 def _diversity(
     by_query: dict[int, list[Candidate]],
     decisions: dict[int, Decision],
@@ -150,6 +163,8 @@ def run_selection(
     similarity_rows: list[tuple[int, int, int, float]] = []
     diversity_queries, model = 0, None
     cache = None
+    if cfg.strategy == "random":
+        _random_picks(by_query, decisions)
     if cfg.strategy in DIVERSITY_STRATEGIES:
         embedder = embedder or Embedder(cfg.embedder, batch_size=cfg.batch_size)
         model = embedder.key
