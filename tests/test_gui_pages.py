@@ -394,6 +394,11 @@ def test_compare_marks_stale_rows_the_majority_class_and_answer_shares(
     majority = cells["Majority class (always the most frequent gold answer)"]
     assert majority[2:5] == ["4", "2", "50.0%"] and majority[-1] == "A 100%"
     assert cells["Vanilla student ★"][-1] == "C 100%"  # a constant answer shows as such
+    # the majority class writes no tokens: a level line in the scatter, not a point at 0
+    import pyqtgraph as pg
+
+    lines = [i for i in compare.scatter_plot.items() if isinstance(i, pg.InfiniteLine)]
+    assert [(line.value(), line.label.format) for line in lines] == [(0.5, "majority")]
     stale = cells["Full-reasoning SFT (stage 1) ⚠ stale"]
     assert stale[2] == "4" and stale[6] == "—" and stale[8] == "—"  # compared with nothing
     assert "Stale (made by an older adapter" in compare.common.text()

@@ -228,10 +228,26 @@ class ComparePage(Page):
         most = max(float(r["mean_output_tokens"] or 0) for r in rows) or 1.0
         self.scatter_plot.setXRange(0, most * 1.25)
         self.scatter_plot.setYRange(0, 1.05)
-        tokens = [float(r["mean_output_tokens"] or 0) for r in rows]
-        self.scatter_plot.addItem(self._interval_bars(tokens, rows, beam=most * 0.02))
+        # a row without outputs (the majority class) has no tokens: a level line, not a point
+        points = [i for i, r in enumerate(rows) if r["mean_output_tokens"] is not None]
         for i, r in enumerate(rows):
-            x, y = float(r["mean_output_tokens"] or 0), float(r["accuracy"] or 0)
+            if i in points:
+                continue
+            line = pg.InfiniteLine(
+                pos=float(r["accuracy"] or 0),
+                angle=0,
+                pen=pg.mkPen(brushes[i], width=2, style=Qt.PenStyle.DashLine),
+                label=r["method"],
+                labelOpts={"position": 0.95, "color": brushes[i], "anchors": [(1, 1), (1, 1)]},
+            )
+            self.scatter_plot.addItem(line)
+        tokens = [float(rows[i]["mean_output_tokens"]) for i in points]
+        if points:
+            chosen = [rows[i] for i in points]
+            self.scatter_plot.addItem(self._interval_bars(tokens, chosen, beam=most * 0.02))
+        for i, x in zip(points, tokens, strict=True):
+            r = rows[i]
+            y = float(r["accuracy"] or 0)
             self.scatter_plot.plot(
                 [x], [y], pen=None, symbol="o", symbolSize=12, symbolBrush=brushes[i]
             )
