@@ -27,17 +27,23 @@ Files (deterministic: running the script twice gives the same bytes):
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parents[1] / "twt_backend" / "resources" / "samples"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated_data import (  # noqa: E402
+    TEACHERS,
+    assign_splits,
+    compressed_records,
+    confidence,
+    write_files,
+)
+
 NAME = "arithmetic"
 SEED = "twt-demo-arithmetic-v1"
 SPLITS = {"train": 240, "validation": 16, "test": 64}
-TEACHERS = ("gpt-4", "gpt-4o-mini", "mistral-large")
 SLIP_RATE = 0.3  # share of low-confidence outputs with a wrong sum
 
 PEOPLE = (
@@ -81,11 +87,7 @@ def make_items() -> list[dict[str, Any]]:
             {"a": a, "b": b, "c": c, "name": name, "pronoun": pronoun, "things": things,
              "template": template}
         )  # fmt: skip
-    start = 0
-    for split, count in SPLITS.items():
-        for item in items[start : start + count]:
-            item["split"] = split
-        start += count
+    assign_splits(items, SPLITS)
     return items
 
 
@@ -154,9 +156,8 @@ def replay_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
             continue
         for teacher in TEACHERS:
             rng = random.Random(f"{SEED}-{record['id']}-{teacher}")
-            confident = rng.random() < 0.75
-            value = rng.uniform(0.95, 0.99) if confident else rng.uniform(0.82, 0.94)
-            slip = 0 if confident or rng.random() >= SLIP_RATE else rng.choice((-1, 1))
+            value = confidence(rng)
+            slip = 0 if value >= 0.95 or rng.random() >= SLIP_RATE else rng.choice((-1, 1))
             text = outputs(record["_item"], slip)[teacher]
             replay.append(
                 {"id": record["id"], "teacher": teacher, "output": f"{text}\nscore: {value:.2f}"}
@@ -164,21 +165,10 @@ def replay_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     return replay
 
 
-def compressed_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """One compressed rationale per train query: the two equations, in reasoning tags."""
-    result = []
-    for record in rows:
-        if record["split"] != "train":
-            continue
-        item = record["_item"]
-        a, b, c = item["a"], item["b"], item["c"]
-        text = f"{a} + {b} = {a + b}; {a + b} - {c} = {a + b - c}."
-        result.append({"id": record["id"], "output": f"<reasoning>{text}</reasoning>"})
-    return result
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "utf-8")
+def compressed(record: dict[str, Any]) -> str:
+    """The compressed rationale of a train query: its two equations."""
+    a, b, c = (record["_item"][k] for k in "abc")
+    return f"{a} + {b} = {a + b}; {a + b} - {c} = {a + b - c}."
 
 
 def files() -> dict[str, list[dict[str, Any]]]:
@@ -186,16 +176,9 @@ def files() -> dict[str, list[dict[str, Any]]]:
     return {
         f"{NAME}.jsonl": [public(row) for row in rows],
         f"replay_{NAME}.jsonl": replay_records(rows),
-        f"compressed_{NAME}.jsonl": compressed_records(rows),
+        f"compressed_{NAME}.jsonl": compressed_records(rows, compressed),
     }
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, rows in files().items():
-        write_jsonl(OUT / name, rows)
-        print(f"{name}: {len(rows)} records", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    write_files(files)

@@ -23,18 +23,24 @@ Files (deterministic: running the script twice gives the same bytes):
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parents[1] / "twt_backend" / "resources" / "samples"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated_data import (  # noqa: E402
+    TEACHERS,
+    assign_splits,
+    compressed_records,
+    confidence,
+    write_files,
+)
+
 NAME = "categories"
 SEED = "twt-demo-categories-v1"
 SPLITS = {"train": 240, "validation": 16, "test": 64}
 LABELS = "ABCDE"
-TEACHERS = ("gpt-4", "gpt-4o-mini", "mistral-large")
 
 # category -> (with article, plural, words); no word belongs to two categories
 CATEGORIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -125,11 +131,7 @@ def make_items() -> list[dict[str, Any]]:
              "words": [right, *wrong]}
         )  # fmt: skip
     rng.shuffle(items)
-    start = 0
-    for split, count in SPLITS.items():
-        for item in items[start : start + count]:
-            item["split"] = split
-        start += count
+    assign_splits(items, SPLITS)
     return items
 
 
@@ -204,11 +206,6 @@ def outputs(record: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def confidence(rng: random.Random) -> str:
-    value = rng.uniform(0.95, 0.99) if rng.random() < 0.75 else rng.uniform(0.82, 0.94)
-    return f"{value:.2f}"
-
-
 def replay_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Every persona answers every train query, with its confidence line."""
     replay = []
@@ -218,26 +215,16 @@ def replay_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         texts = outputs(record)
         for teacher in TEACHERS:
             rng = random.Random(f"{SEED}-{record['id']}-{teacher}")
-            output = f"{texts[teacher]}\nscore: {confidence(rng)}"
+            output = f"{texts[teacher]}\nscore: {confidence(rng):.2f}"
             replay.append({"id": record["id"], "teacher": teacher, "output": output})
     return replay
 
 
-def compressed_records(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """One compressed rationale per train query: the deciding fact, in reasoning tags."""
-    result = []
-    for record in rows:
-        if record["split"] != "train":
-            continue
-        question = record["question"]
-        right = next(c["text"] for c in question["choices"] if c["label"] == record["answerKey"])
-        fact = f"{right} is {article(question['question_concept'])}."
-        result.append({"id": record["id"], "output": f"<reasoning>{fact}</reasoning>"})
-    return result
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "utf-8")
+def compressed(record: dict[str, Any]) -> str:
+    """The compressed rationale of a train query: the one fact that decides."""
+    question = record["question"]
+    right = next(c["text"] for c in question["choices"] if c["label"] == record["answerKey"])
+    return f"{right} is {article(question['question_concept'])}."
 
 
 def files() -> dict[str, list[dict[str, Any]]]:
@@ -245,16 +232,9 @@ def files() -> dict[str, list[dict[str, Any]]]:
     return {
         f"{NAME}.jsonl": rows,
         f"replay_{NAME}.jsonl": replay_records(rows),
-        f"compressed_{NAME}.jsonl": compressed_records(rows),
+        f"compressed_{NAME}.jsonl": compressed_records(rows, compressed),
     }
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, rows in files().items():
-        write_jsonl(OUT / name, rows)
-        print(f"{name}: {len(rows)} records", file=sys.stderr)
-
-
 if __name__ == "__main__":
-    main()
+    write_files(files)

@@ -192,12 +192,9 @@ def test_mcnemar_exact_against_a_hand_computed_case(project):
 MATH_REPEATING = ["7"] * 3 + [str(n) for n in range(10, 27)]  # "7": 3 of 20 queries
 
 
-@pytest.mark.parametrize(
-    ("task", "references", "wrong", "constant"),
-    [("choice", ["A", "A", "A", "B", "C"], "B", "C"), ("math", MATH_REPEATING, "10", "11")],
-)
-def test_constant_answer_student_and_the_majority_row(tmp_path, task, references, wrong, constant):
-    project = make_project(tmp_path / task, task)
+def answered_queries(project, references: list[str], answers: dict[str, str]) -> None:
+    """Test queries with these references, each answered by every method with its one
+    constant answer."""
     with project.transaction() as conn:
         for i, ref in enumerate(references, start=1):
             conn.execute(
@@ -205,12 +202,21 @@ def test_constant_answer_student_and_the_majority_row(tmp_path, task, references
                 "created_at) VALUES (?, ?, 'test', ?, ?, ?, ?)",
                 (i, f"q{i}", json.dumps({"question": f"q{i}?"}), ref, f"h{i}", utcnow()),
             )
-            for method, answer in (("stage0", wrong), ("stage3", constant)):
+            for method, answer in answers.items():
                 conn.execute(
                     "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct, "
                     "created_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
                     (method, i, f"Answer: {answer}", answer, int(ref == answer), utcnow()),
                 )
+
+
+@pytest.mark.parametrize(
+    ("task", "references", "wrong", "constant"),
+    [("choice", ["A", "A", "A", "B", "C"], "B", "C"), ("math", MATH_REPEATING, "10", "11")],
+)
+def test_constant_answer_student_and_the_majority_row(tmp_path, task, references, wrong, constant):
+    project = make_project(tmp_path / task, task)
+    answered_queries(project, references, {"stage0": wrong, "stage3": constant})
     rows = {r["method"]: r for r in comparison(project)}
     n = len(references)
     assert rows["stage3"]["answer_distribution"] == {constant: n}
@@ -233,18 +239,7 @@ def test_constant_answer_student_and_the_majority_row(tmp_path, task, references
 )
 def test_a_math_task_gets_a_majority_row_only_where_answers_repeat(tmp_path, references, row):
     project = make_project(tmp_path / "math", "math")
-    with project.transaction() as conn:
-        for i, ref in enumerate(references, start=1):
-            conn.execute(
-                "INSERT INTO queries(id, source_id, split, payload, reference, content_hash, "
-                "created_at) VALUES (?, ?, 'test', ?, ?, ?, ?)",
-                (i, f"q{i}", json.dumps({"question": f"q{i}?"}), ref, f"h{i}", utcnow()),
-            )
-            conn.execute(
-                "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct, "
-                "created_at) VALUES ('stage0', ?, 'Answer: 1', '1', 1, 0, ?)",
-                (i, utcnow()),
-            )
+    answered_queries(project, references, {"stage0": "1"})
     assert ("majority" in {r["method"] for r in comparison(project)}) is row
     project.close()
 
