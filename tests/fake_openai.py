@@ -580,3 +580,20 @@ def add_teacher(project: Any, name: str, **fields: Any) -> int:
             (name, config.provider, config.model, to_json(config), utcnow()),
         )
     return int(cursor.lastrowid or 0)
+
+
+def setup_pipeline_project(
+    project: Any, server: FakeOpenAIServer, student: Any, embedder: Any, teachers: Any
+) -> None:
+    """A small pipeline project on the fake server: 4 train and 2 test queries (ids from
+    100), one openai teacher a name, the embedder and the student saved, no live
+    validation, no intermediate checkpoint."""
+    from twt_backend.config import SelectionConfig, TrainingConfig
+    from twt_backend.settings import save_config
+
+    seed_queries(project, 4)
+    seed_queries(project, 2, split="test", start=100)
+    for name in teachers:
+        add_teacher(project, name, base_url=server.base_url, concurrency=2)
+    save_config(project, SelectionConfig(embedder=str(embedder)))
+    save_config(project, TrainingConfig(student=str(student), eval_size=0, save_steps=100))

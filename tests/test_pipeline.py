@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAIServer, add_teacher, seed_queries
+from fake_openai import FakeOpenAIServer, seed_queries, setup_pipeline_project
 from training_helpers import wait_until
 
 from twt_backend import jobs
-from twt_backend.config import SelectionConfig, TrainingConfig
 from twt_backend.hard.refine_prompts import REWRITE_SYSTEM
 from twt_backend.selection.samples import effective_samples
-from twt_backend.settings import save_config
 from twt_backend.store import Project
 
 TEACHERS = ("gpt", "mis", "lla")
@@ -56,12 +54,7 @@ def _content(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _setup(project: Project, server: FakeOpenAIServer, tiny: Path, minilm: Path) -> None:
-    seed_queries(project, 4)
-    seed_queries(project, 2, split="test", start=100)
-    for name in TEACHERS:
-        add_teacher(project, name, base_url=server.base_url, concurrency=2)
-    save_config(project, SelectionConfig(embedder=str(minilm)))
-    save_config(project, TrainingConfig(student=str(tiny), eval_size=0, save_steps=100))
+    setup_pipeline_project(project, server, tiny, minilm, TEACHERS)
 
 
 def _kinds(project: Project) -> list[tuple[str, str]]:

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAIServer, add_teacher, seed_queries
+from fake_openai import FakeOpenAIServer, add_teacher, seed_queries, setup_pipeline_project
+from gui_helpers import add_eval_rows
 
 from twt_backend.cli import main
-from twt_backend.config import SelectionConfig, TrainingConfig
 from twt_backend.errors import UsageError
 from twt_backend.selection.samples import effective_samples
-from twt_backend.settings import save_config
 from twt_backend.store import Project, variants
 
 TEACHERS = ("gpt", "mis", "lla")
@@ -30,12 +29,7 @@ def responder(messages: list[dict[str, Any]], model: str) -> str:
 
 
 def _setup(project: Project, server: FakeOpenAIServer, tiny: Path, minilm: Path) -> None:
-    seed_queries(project, 4)
-    seed_queries(project, 2, split="test", start=100)
-    for name in TEACHERS:
-        add_teacher(project, name, base_url=server.base_url, concurrency=2)
-    save_config(project, SelectionConfig(embedder=str(minilm)))
-    save_config(project, TrainingConfig(student=str(tiny), eval_size=0, save_steps=100))
+    setup_pipeline_project(project, server, tiny, minilm, TEACHERS)
 
 
 def _jobs(store: Project) -> list[tuple[str, str]]:
@@ -224,27 +218,15 @@ def test_every_ablation_is_a_named_run_with_its_own_plan(tmp_path) -> None:
     assert stores["quality"]["refine"] == "teacher"
 
 
-def _results(store: Project, method: str, correct: list[int], tokens: int) -> None:
-    from twt_backend.store import utcnow
-
-    with store.transaction() as conn:
-        for qid, ok in enumerate(correct, start=1):
-            conn.execute(
-                "INSERT INTO eval_results(method, query_id, output, answer, tokens, correct,"
-                " created_at) VALUES (?, ?, 'out', '1', ?, ?, ?)",
-                (method, qid, tokens, ok, utcnow()),
-            )
-
-
 def test_report_of_two_projects_and_their_runs(tmp_path, capsys) -> None:
     roots = []
     for i, name in enumerate(("p1", "p2")):
         with Project.create(tmp_path / name, "math") as project:
             seed_queries(project, 4, split="test")
-            _results(project, "stage0", [1, 0, 0, 0], 200)
+            add_eval_rows(project, "stage0", [1, 0, 0, 0], 200)
             with variants.create_run(project, "nocomp", {}) as run:
-                _results(run, "stage0", [1, 0, 0, 0], 200)
-                _results(run, "stage3", [1, 1, i, 0], 20)
+                add_eval_rows(run, "stage0", [1, 0, 0, 0], 200)
+                add_eval_rows(run, "stage3", [1, 1, i, 0], 20)
             roots.append(str(project.root))
     assert main(["report", *roots, "--runs", "main,nocomp", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
